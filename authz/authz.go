@@ -1,0 +1,181 @@
+// Package authz decides who may do what to which blob. Decisions are pure:
+// a user, a method and a blob reference go in, a Decision with its reason
+// comes out. Nothing is allowed unless a rule allows it.
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blobvalet/blobvalet/blobref"
+)
+
+// User is an authenticated caller.
+type User struct {
+	ID     string
+	Groups []string
+}
+
+// Method is an operation Fine Uploader asks a SAS for.
+type Method string
+
+// The methods Fine Uploader asks for.
+const (
+	Put    Method = "PUT"
+	Delete Method = "DELETE"
+)
+
+// ParseMethod accepts exactly "PUT" or "DELETE".
+func ParseMethod(s string) (Method, error) {
+	switch m := Method(s); m {
+	case Put, Delete:
+		return m, nil
+	}
+	return "", fmt.Errorf("method %q is not PUT or DELETE", s)
+}
+
+// Rule allows some users to do some methods to some blobs of one container.
+type Rule struct {
+	// Name identifies the rule in logs and errors.
+	Name string
+	// Users lists user ids the rule applies to; "*" is any authenticated user.
+	Users []string
+	// Groups lists groups the rule applies to: a user in any of them matches.
+	Groups []string
+	// Container is the container the rule covers.
+	Container string
+	// Blobs is the pattern blob names must match.
+	Blobs *Pattern
+	// Methods are the allowed methods.
+	Methods []Method
+	// Overwrite lets PUT replace an existing blob; otherwise PUT only creates.
+	Overwrite bool
+	// Lifetime, if not zero, replaces the service's SAS lifetime.
+	Lifetime time.Duration
+	// Constraints is checked on finished uploads by the upload-success check.
+	Constraints Constraints
+}
+
+// Constraints limit what a finished upload may be. An Azure SAS cannot
+// enforce them, so they are checked after the upload.
+type Constraints struct {
+	// MaxSize is the largest blob allowed, in bytes; 0 means no limit.
+	MaxSize int64
+	// ContentTypes lists allowed media types; "image/*" matches a family.
+	// Empty allows any.
+	ContentTypes []string
+	// Extensions lists allowed file-name endings such as ".jpg"; empty allows any.
+	Extensions []string
+}
+
+// Request is what a caller asks to do.
+type Request struct {
+	User   User
+	Method Method
+	Blob   blobref.Ref
+}
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Allow bool
+	// Rule is the rule that allowed the request; nil when denied.
+	Rule *Rule
+	// Reason says why, for the log.
+	Reason string
+}
+
+// Policy is an ordered list of rules. The first rule that matches decides.
+type Policy struct {
+	rules []*Rule
+}
+
+// NewPolicy returns a policy of the given rules, in order.
+func NewPolicy(rules []*Rule) *Policy {
+	return &Policy{rules: rules}
+}
+
+// Rules returns the policy's rules in order.
+func (p *Policy) Rules() []*Rule { return p.rules }
+
+// Containers returns the containers the rules name, each once, in order.
+func (p *Policy) Containers() []string {
+	var cs []string
+	for _, r := range p.rules {
+		if !slices.Contains(cs, r.Container) {
+			cs = append(cs, r.Container)
+		}
+	}
+	return cs
+}
+
+// Decide allows the request if a rule matches it, and denies it otherwise.
+func (p *Policy) Decide(req Request) Decision {
+	for _, r := range p.rules {
+		if r.Matches(req) {
+			return Decision{Allow: true, Rule: r, Reason: "allowed by rule " + r.Name}
+		}
+	}
+	return Decision{Reason: fmt.Sprintf("no rule allows %s of %s for user %q", req.Method, req.Blob, req.User.ID)}
+}
+
+// Matches reports whether the rule allows the request.
+func (r *Rule) Matches(req Request) bool {
+	return r.Container == req.Blob.Container &&
+		slices.Contains(r.Methods, req.Method) &&
+		r.appliesTo(req.User) &&
+		r.Blobs.Match(req.Blob.Name, req.User.ID)
+}
+
+func (r *Rule) appliesTo(u User) bool {
+	if u.ID == "" {
+		return false
+	}
+	for _, id := range r.Users {
+		if id == "*" || id == u.ID {
+			return true
+		}
+	}
+	for _, g := range r.Groups {
+		if slices.Contains(u.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsContentType reports whether a media type (parameters ignored) is
+// allowed.
+func (c Constraints) AllowsContentType(mediaType string) bool {
+	if len(c.ContentTypes) == 0 {
+		return true
+	}
+	mt, _, _ := strings.Cut(mediaType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	for _, allowed := range c.ContentTypes {
+		allowed = strings.ToLower(allowed)
+		if family, ok := strings.CutSuffix(allowed, "/*"); ok {
+			if f, _, _ := strings.Cut(mt, "/"); f == family && strings.Contains(mt, "/") {
+				return true
+			}
+		} else if mt == allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsName reports whether a file name has an allowed ending.
+func (c Constraints) AllowsName(name string) bool {
+	if len(c.Extensions) == 0 {
+		return true
+	}
+	lower := strings.ToLower(name)
+	for _, ext := range c.Extensions {
+		if strings.HasSuffix(lower, strings.ToLower(ext)) {
+			return true
+		}
+	}
+	return false
+}

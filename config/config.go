@@ -1,0 +1,531 @@
+// Package config reads and checks blobvalet's YAML configuration. A file
+// that is wrong in any way is refused as a whole, with one line per problem
+// naming the field and what to fix. Secrets are never in the file: it names
+// the environment variable or file that holds each one.
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
+)
+
+// Defaults and limits.
+const (
+	DefaultListen      = "127.0.0.1:8080"
+	DefaultSASLifetime = 10 * time.Minute
+	MaxSASLifetime     = time.Hour
+	MinSASLifetime     = 30 * time.Second
+)
+
+// Config is the whole configuration of blobvalet serve.
+type Config struct {
+	// Listen is the address the HTTP server listens on.
+	Listen string `yaml:"listen"`
+	// Storage is the storage account blobvalet signs for.
+	Storage Storage `yaml:"storage"`
+	// CORSOrigins are the page origins allowed to call blobvalet itself.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// Auth says how callers prove who they are.
+	Auth Auth `yaml:"auth"`
+	// SAS sets how SAS URIs are issued.
+	SAS SAS `yaml:"sas"`
+	// Rules allow users to act on blobs; nothing is allowed unless a rule
+	// allows it. The first matching rule decides.
+	Rules []Rule `yaml:"rules"`
+	// Log sets the logger.
+	Log Log `yaml:"log"`
+
+	policy   *authz.Policy
+	resolver *blobref.Resolver
+}
+
+// Storage names the storage account and its credential.
+type Storage struct {
+	// Account is the storage account name.
+	Account string `yaml:"account"`
+	// Endpoint is the Blob service URL: https://ACCOUNT.blob.core.windows.net,
+	// or http://127.0.0.1:10000/devstoreaccount1 for Azurite.
+	Endpoint string `yaml:"endpoint"`
+	// KeyEnv names the environment variable holding the shared key.
+	KeyEnv string `yaml:"key_env"`
+	// KeyFile names a file holding the shared key.
+	KeyFile string `yaml:"key_file"`
+	// Keys lists several keys for rotation; the one marked active signs.
+	Keys []Key `yaml:"keys"`
+	// EmulatorCompat grants create+write for PUT even where a rule says
+	// overwrite: false, because Azurite refuses create-only SAS for chunked
+	// uploads. Allowed only on a loopback endpoint; overwrite protection is
+	// then off.
+	EmulatorCompat bool `yaml:"emulator_compat"`
+
+	keyName string
+	key     []byte
+}
+
+// Key is one shared key of the storage account.
+type Key struct {
+	// Name identifies the key in logs, e.g. key1.
+	Name string `yaml:"name"`
+	// Env names the environment variable holding the key.
+	Env string `yaml:"env"`
+	// File names a file holding the key.
+	File string `yaml:"file"`
+	// Active marks the key that signs. Exactly one key is active.
+	Active bool `yaml:"active"`
+}
+
+// Auth configures authentication.
+type Auth struct {
+	// Tokens are static bearer tokens, one per user.
+	Tokens []Token `yaml:"tokens"`
+	// TrustedHeader takes the identity from headers set by a reverse proxy.
+	TrustedHeader *TrustedHeader `yaml:"trusted_header"`
+}
+
+// Token is a static bearer token (Authorization: Bearer <token>).
+type Token struct {
+	// User is the user id the token stands for.
+	User string `yaml:"user"`
+	// TokenEnv names the environment variable holding the token.
+	TokenEnv string `yaml:"token_env"`
+	// TokenFile names a file holding the token.
+	TokenFile string `yaml:"token_file"`
+	// Groups are the user's groups.
+	Groups []string `yaml:"groups"`
+
+	secret string
+}
+
+// Secret returns the token value read at load time.
+func (t Token) Secret() string { return t.secret }
+
+// TrustedHeader takes the user id and groups from request headers, but only
+// from requests that come from a trusted proxy.
+type TrustedHeader struct {
+	// User is the header holding the user id, e.g. X-Forwarded-User.
+	User string `yaml:"user"`
+	// Groups is the header holding comma-separated groups.
+	Groups string `yaml:"groups"`
+	// TrustedProxies lists the CIDRs the proxy connects from.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	nets []*net.IPNet
+}
+
+// Trusts reports whether a connection from ip comes from a trusted proxy.
+func (t *TrustedHeader) Trusts(ip net.IP) bool {
+	for _, n := range t.nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// SAS configures issued SAS URIs.
+type SAS struct {
+	// Lifetime is how long an issued SAS stays valid. Default 10m, at most 1h.
+	Lifetime Duration `yaml:"lifetime"`
+}
+
+// Rule is one authorization rule; see package authz.
+type Rule struct {
+	// Name identifies the rule in logs.
+	Name string `yaml:"name"`
+	// Users the rule applies to; "*" is any authenticated user.
+	Users []string `yaml:"users"`
+	// Groups the rule applies to.
+	Groups []string `yaml:"groups"`
+	// Container is the container the rule covers.
+	Container string `yaml:"container"`
+	// Blobs is the blob-name pattern: * within a segment, ** across segments,
+	// {user} for the user id.
+	Blobs string `yaml:"blobs"`
+	// Methods are the allowed methods: PUT, DELETE.
+	Methods []string `yaml:"methods"`
+	// Overwrite lets PUT replace an existing blob.
+	Overwrite bool `yaml:"overwrite"`
+	// Lifetime overrides sas.lifetime for this rule, at most 1h.
+	Lifetime Duration `yaml:"lifetime"`
+	// MaxSize is the largest upload allowed, e.g. 10MiB.
+	MaxSize ByteSize `yaml:"max_size"`
+	// ContentTypes lists allowed media types, e.g. image/* or text/plain.
+	ContentTypes []string `yaml:"content_types"`
+	// Extensions lists allowed file-name endings, e.g. .jpg.
+	Extensions []string `yaml:"extensions"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json (default) or console.
+	Format string `yaml:"format"`
+}
+
+// Load reads, checks and completes the configuration in path, reading the
+// secrets it names.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse checks and completes a configuration. getenv looks up environment
+// variables.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := cfg.complete(getenv); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// problems collects validation errors, one per line.
+type problems []string
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, field+": "+fmt.Sprintf(format, args...))
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(p, "\n"))
+}
+
+func (c *Config) complete(getenv func(string) string) error {
+	var p problems
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("listen", "want host:port such as 127.0.0.1:8080, got %q", c.Listen)
+	}
+	c.Storage.complete(&p, getenv)
+	for i, o := range c.CORSOrigins {
+		if err := CheckOrigin(o); err != nil {
+			p.add(fmt.Sprintf("cors_origins[%d]", i), "%v", err)
+		}
+	}
+	c.Auth.complete(&p, getenv)
+	switch l := time.Duration(c.SAS.Lifetime); {
+	case l == 0:
+		c.SAS.Lifetime = Duration(DefaultSASLifetime)
+	case l < MinSASLifetime || l > MaxSASLifetime:
+		p.add("sas.lifetime", "want between %v and %v, got %v", MinSASLifetime, MaxSASLifetime, l)
+	}
+	if lv := c.Log.Level; lv != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, lv) {
+		p.add("log.level", "want debug, info, warn or error, got %q", lv)
+	}
+	if f := c.Log.Format; f != "" && f != "json" && f != "console" {
+		p.add("log.format", "want json or console, got %q", f)
+	}
+	c.policy = c.compileRules(&p)
+	if len(p) == 0 {
+		var err error
+		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())
+		if err != nil {
+			p.add("storage.endpoint", "%v", err)
+		}
+	}
+	return p.err()
+}
+
+// Policy returns the compiled rules.
+func (c *Config) Policy() *authz.Policy { return c.policy }
+
+// Resolver returns the resolver for the configured endpoint and the
+// containers that rules name.
+func (c *Config) Resolver() *blobref.Resolver { return c.resolver }
+
+func (s *Storage) complete(p *problems, getenv func(string) string) {
+	if s.Account == "" {
+		p.add("storage.account", "required: the storage account name")
+	} else if !accountName.MatchString(s.Account) {
+		p.add("storage.account", "%q is not a storage account name (3-24 lowercase letters and digits)", s.Account)
+	}
+	if s.Endpoint == "" {
+		if s.Account != "" {
+			s.Endpoint = "https://" + s.Account + ".blob.core.windows.net"
+		}
+	} else {
+		s.Endpoint = strings.TrimSuffix(s.Endpoint, "/")
+		if err := checkEndpoint(s.Endpoint); err != nil {
+			p.add("storage.endpoint", "%v", err)
+		}
+	}
+	if s.EmulatorCompat && !IsLoopback(s.Endpoint) {
+		p.add("storage.emulator_compat", "allowed only for an emulator on a loopback endpoint; %q is not one", s.Endpoint)
+	}
+	keys := s.Keys
+	if s.KeyEnv != "" || s.KeyFile != "" {
+		if len(keys) > 0 {
+			p.add("storage.keys", "set either key_env/key_file or keys, not both")
+			return
+		}
+		keys = []Key{{Name: "key", Env: s.KeyEnv, File: s.KeyFile, Active: true}}
+	}
+	if len(keys) == 0 {
+		p.add("storage", "no credential: set key_env (the name of an environment variable holding the account key) or key_file")
+		return
+	}
+	active, before := 0, len(*p)
+	for i, k := range keys {
+		field := fmt.Sprintf("storage.keys[%d]", i)
+		if s.KeyEnv != "" || s.KeyFile != "" {
+			field = "storage"
+		}
+		secret, err := readSecret(k.Env, k.File, getenv)
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(secret)
+		if err != nil || len(raw) == 0 {
+			p.add(field, "the key in %s is not base64; use the account key exactly as the portal shows it", secretSource(k.Env, k.File))
+			continue
+		}
+		if k.Active {
+			active++
+			s.keyName = k.Name
+			s.key = raw
+		}
+	}
+	if active != 1 && len(*p) == before {
+		p.add("storage.keys", "exactly one key must be active: true, found %d", active)
+	}
+}
+
+// KeyName returns the name of the key that signs.
+func (s *Storage) KeyName() string { return s.keyName }
+
+// SharedKeyCredential returns the credential of the active key.
+func (s *Storage) SharedKeyCredential() (*azblob.SharedKeyCredential, error) {
+	return azblob.NewSharedKeyCredential(s.Account, base64.StdEncoding.EncodeToString(s.key))
+}
+
+// NewServiceClient returns a Blob service client that uses the active key.
+func (s *Storage) NewServiceClient() (*service.Client, error) {
+	cred, err := s.SharedKeyCredential()
+	if err != nil {
+		return nil, err
+	}
+	return service.NewClientWithSharedKeyCredential(s.Endpoint+"/", cred, nil)
+}
+
+func (a *Auth) complete(p *problems, getenv func(string) string) {
+	seen := map[string]bool{}
+	for i, t := range a.Tokens {
+		field := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.User == "" {
+			p.add(field+".user", "required")
+		}
+		secret, err := readSecret(t.TokenEnv, t.TokenFile, getenv)
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		if len(secret) < 16 {
+			p.add(field, "the token in %s is shorter than 16 characters; use a long random value (e.g. openssl rand -hex 32)", secretSource(t.TokenEnv, t.TokenFile))
+			continue
+		}
+		if seen[secret] {
+			p.add(field, "the token in %s is the same as another user's", secretSource(t.TokenEnv, t.TokenFile))
+		}
+		seen[secret] = true
+		a.Tokens[i].secret = secret
+	}
+	if th := a.TrustedHeader; th != nil {
+		if th.User == "" {
+			p.add("auth.trusted_header.user", "required: the header holding the user id, e.g. X-Forwarded-User")
+		}
+		if len(th.TrustedProxies) == 0 {
+			p.add("auth.trusted_header.trusted_proxies", "required: the CIDRs your proxy connects from, e.g. 127.0.0.1/32")
+		}
+		for i, c := range th.TrustedProxies {
+			_, n, err := net.ParseCIDR(c)
+			if err != nil {
+				p.add(fmt.Sprintf("auth.trusted_header.trusted_proxies[%d]", i), "want a CIDR such as 10.0.0.0/8, got %q", c)
+				continue
+			}
+			th.nets = append(th.nets, n)
+		}
+	}
+	if len(a.Tokens) == 0 && a.TrustedHeader == nil {
+		p.add("auth", "no way to authenticate: set auth.tokens or auth.trusted_header")
+	}
+}
+
+func (c *Config) compileRules(p *problems) *authz.Policy {
+	if len(c.Rules) == 0 {
+		p.add("rules", "no rules: nothing would be allowed; add at least one rule")
+	}
+	names := map[string]bool{}
+	var rules []*authz.Rule
+	for i, r := range c.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if r.Name == "" {
+			p.add(field+".name", "required")
+		} else if names[r.Name] {
+			p.add(field+".name", "%q is used by another rule", r.Name)
+		}
+		names[r.Name] = true
+		if len(r.Users) == 0 && len(r.Groups) == 0 {
+			p.add(field, "set users (\"*\" for any authenticated user) or groups")
+		}
+		if !containerName.MatchString(r.Container) || strings.Contains(r.Container, "--") {
+			p.add(field+".container", "%q is not a container name (3-63 lowercase letters, digits and single hyphens)", r.Container)
+		}
+		pat, err := authz.CompilePattern(r.Blobs)
+		if err != nil {
+			p.add(field+".blobs", "%v", err)
+		}
+		var methods []authz.Method
+		for j, m := range r.Methods {
+			mm, err := authz.ParseMethod(strings.ToUpper(m))
+			if err != nil {
+				p.add(fmt.Sprintf("%s.methods[%d]", field, j), "%v", err)
+			}
+			methods = append(methods, mm)
+		}
+		if len(r.Methods) == 0 {
+			p.add(field+".methods", "required: PUT, DELETE or both")
+		}
+		if l := time.Duration(r.Lifetime); l != 0 && (l < MinSASLifetime || l > MaxSASLifetime) {
+			p.add(field+".lifetime", "want between %v and %v, got %v", MinSASLifetime, MaxSASLifetime, l)
+		}
+		for j, ct := range r.ContentTypes {
+			if !mediaRange.MatchString(ct) {
+				p.add(fmt.Sprintf("%s.content_types[%d]", field, j), "want a media type such as image/png or image/*, got %q", ct)
+			}
+		}
+		for j, e := range r.Extensions {
+			if !strings.HasPrefix(e, ".") || len(e) < 2 {
+				p.add(fmt.Sprintf("%s.extensions[%d]", field, j), "want an ending such as .jpg, got %q", e)
+			}
+		}
+		rules = append(rules, &authz.Rule{
+			Name:      r.Name,
+			Users:     r.Users,
+			Groups:    r.Groups,
+			Container: r.Container,
+			Blobs:     pat,
+			Methods:   methods,
+			Overwrite: r.Overwrite,
+			Lifetime:  time.Duration(r.Lifetime),
+			Constraints: authz.Constraints{
+				MaxSize:      int64(r.MaxSize),
+				ContentTypes: r.ContentTypes,
+				Extensions:   r.Extensions,
+			},
+		})
+	}
+	return authz.NewPolicy(rules)
+}
+
+var (
+	accountName   = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	containerName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	mediaRange    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*/(\*|[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*)$`)
+)
+
+func readSecret(env, file string, getenv func(string) string) (string, error) {
+	switch {
+	case env != "" && file != "":
+		return "", errors.New("set an environment variable or a file for the secret, not both")
+	case env != "":
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is not set or empty", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("cannot read secret file: %w", err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", file)
+		}
+		return v, nil
+	}
+	return "", errors.New("no secret: name an environment variable (…_env) or a file (…_file)")
+}
+
+func secretSource(env, file string) string {
+	if env != "" {
+		return "environment variable " + env
+	}
+	return "file " + file
+}
+
+func checkEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("want an absolute URL such as https://ACCOUNT.blob.core.windows.net, got %q", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must have no query, fragment or user info (a SAS or key never goes here)", s)
+	}
+	if u.Scheme == "http" && !IsLoopback(s) {
+		return fmt.Errorf("%q uses http; only a loopback emulator may, use https", s)
+	}
+	return nil
+}
+
+// IsLoopback reports whether an endpoint URL's host is a loopback address or
+// localhost.
+func IsLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// CheckOrigin accepts a web origin: scheme://host[:port], nothing more, or "*".
+func CheckOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("want an origin such as https://app.example.com (no path, no trailing slash), got %q", o)
+	}
+	return nil
+}

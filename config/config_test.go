@@ -1,0 +1,149 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+var goodEnv = env(map[string]string{
+	"BLOBVALET_STORAGE_KEY": testKey,
+	"ALICE_TOKEN":           "alice-token-0123456789",
+	"BOB_TOKEN":             "bob-token-0123456789ab",
+})
+
+func TestExampleFile(t *testing.T) {
+	data, err := os.ReadFile("../examples/blobvalet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(data, goodEnv)
+	if err != nil {
+		t.Fatalf("examples/blobvalet.yaml: %v", err)
+	}
+	if got := time.Duration(cfg.SAS.Lifetime); got != 10*time.Minute {
+		t.Errorf("lifetime = %v", got)
+	}
+	rules := cfg.Policy().Rules()
+	if len(rules) != 2 || rules[0].Constraints.MaxSize != 10<<20 || rules[1].Overwrite != true {
+		t.Errorf("rules = %+v", rules)
+	}
+	if got := cfg.Policy().Containers(); strings.Join(got, ",") != "uploads,shared" {
+		t.Errorf("containers = %v", got)
+	}
+	if cfg.Auth.Tokens[0].Secret() != "alice-token-0123456789" {
+		t.Error("token not read")
+	}
+	if cfg.Storage.KeyName() != "key" {
+		t.Errorf("key name %q", cfg.Storage.KeyName())
+	}
+}
+
+const minimal = `
+storage: {account: devstoreaccount1, endpoint: "http://127.0.0.1:10000/devstoreaccount1", key_env: BLOBVALET_STORAGE_KEY}
+auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}
+rules: [{name: r, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]
+`
+
+// TestErrors checks that each mistake is named by its field and says what
+// to do, and that no secret value appears in the message.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown field", minimal + "listn: x\n", "field listn not found"},
+		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
+		{"no key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: NOPE", 1), "storage: environment variable NOPE is not set"},
+		{"no credential", strings.Replace(minimal, ", key_env: BLOBVALET_STORAGE_KEY", "", 1), "storage: no credential"},
+		{"bad key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: ALICE_TOKEN", 1), "is not base64"},
+		{"http endpoint", strings.Replace(minimal, "http://127.0.0.1:10000", "http://example.com", 1), "only a loopback emulator may, use https"},
+		{"endpoint with sas", strings.Replace(minimal, "devstoreaccount1\"", "devstoreaccount1?sig=x\"", 1), "must have no query"},
+		{"emulator compat on azure", strings.Replace(minimal, `endpoint: "http://127.0.0.1:10000/devstoreaccount1"`, "emulator_compat: true", 1), "storage.emulator_compat: allowed only"},
+		{"bad account", strings.Replace(minimal, "account: devstoreaccount1", "account: Dev_Store", 1), "storage.account"},
+		{"short token", minimal, "shorter than 16"},
+		{"no auth", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "", 1), "auth: no way to authenticate"},
+		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "mapping key \"auth\" already defined"},
+		{"bad container", strings.Replace(minimal, "container: uploads", "container: Up_loads", 1), "rules[0].container"},
+		{"bad pattern", strings.Replace(minimal, `"users/{user}/**"`, `"users/{usr}/**"`, 1), "rules[0].blobs"},
+		{"bad method", strings.Replace(minimal, "methods: [PUT]", "methods: [GET]", 1), "rules[0].methods[0]"},
+		{"no methods", strings.Replace(minimal, "methods: [PUT]", "methods: []", 1), "rules[0].methods: required"},
+		{"no subjects", strings.Replace(minimal, `users: ["*"], `, "", 1), "rules[0]: set users"},
+		{"no rules", strings.Replace(minimal, `rules: [{name: r, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]`, "", 1), "rules: no rules"},
+		{"lifetime unit", minimal + "sas: {lifetime: 600}\n", "want a duration with a unit"},
+		{"lifetime too long", minimal + "sas: {lifetime: 2h}\n", "sas.lifetime: want between"},
+		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "want a size with a unit"},
+		{"bad content type", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], content_types: [image]", 1), "content_types[0]"},
+		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: want an origin"},
+		{"bad log level", minimal + "log: {level: loud}\n", "log.level"},
+	}
+	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := getenv
+			if tt.name == "short token" {
+				getenv = env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "short-secret"})
+			}
+			_, err := Parse([]byte(tt.yaml), getenv)
+			checkErr(t, err, tt.want)
+		})
+	}
+}
+
+func checkErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	for _, secret := range []string{testKey, "alice-token-0123456789", "short-secret"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks a secret: %q", err)
+		}
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "key2")
+	if err := os.WriteFile(file, []byte(testKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "keys: [{name: key1, env: BLOBVALET_STORAGE_KEY}, {name: key2, file: "+file+", active: true}]", 1)
+	cfg, err := Parse([]byte(y), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Storage.KeyName() != "key2" {
+		t.Errorf("active key %q, want key2", cfg.Storage.KeyName())
+	}
+	y = strings.Replace(y, ", active: true", "", 1)
+	_, err = Parse([]byte(y), goodEnv)
+	checkErr(t, err, "exactly one key must be active: true, found 0")
+}
+
+func TestByteSize(t *testing.T) {
+	for s, want := range map[string]ByteSize{"10MiB": 10 << 20, "500KB": 500e3, "1.5GiB": 3 << 29, "0B": 0, "12 MB": 12e6} {
+		got, err := ParseByteSize(s)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"10", "MiB", "-1MiB", "1e30GiB", "ten MiB"} {
+		if _, err := ParseByteSize(s); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", s)
+		}
+	}
+	if got := FormatSize(10 << 20); got != "10 MiB" {
+		t.Errorf("FormatSize = %q", got)
+	}
+}

@@ -1,0 +1,102 @@
+// Package errs defines blobvalet's one error type. An Error carries a Kind
+// that decides the HTTP status, a message that is safe to show the caller,
+// and the cause, which is only ever logged.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error by what the caller can do about it.
+type Kind int
+
+// The kinds of error. Each maps to one HTTP status in package server.
+const (
+	Internal         Kind = iota // a fault of the service or its storage; logged, never shown
+	Invalid                      // the request is malformed (400)
+	Unauthenticated              // no or unknown credential (401)
+	Forbidden                    // authenticated, but not allowed (403)
+	NotFound                     // the thing named does not exist (404)
+	MethodNotAllowed             // wrong HTTP method (405)
+	Conflict                     // the request clashes with the current state (409)
+	TooLarge                     // the request body is too large (413)
+	Rejected                     // an upload broke a rule's constraint (422)
+	Unavailable                  // a dependency is down; retrying may help (503)
+	BadGateway                   // a downstream receiver failed; retrying may help (502)
+)
+
+var kindNames = [...]string{
+	Internal:         "internal",
+	Invalid:          "invalid",
+	Unauthenticated:  "unauthenticated",
+	Forbidden:        "forbidden",
+	NotFound:         "not found",
+	MethodNotAllowed: "method not allowed",
+	Conflict:         "conflict",
+	TooLarge:         "too large",
+	Rejected:         "rejected",
+	Unavailable:      "unavailable",
+	BadGateway:       "bad gateway",
+}
+
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is the error type of blobvalet.
+type Error struct {
+	Kind Kind
+	// Op names the operation that failed, such as "sas.issue".
+	Op string
+	// Msg is shown to the caller. It must hold no secret and, for Internal
+	// errors, is replaced by a generic message anyway.
+	Msg string
+	// Err is the underlying cause. It is logged, never shown.
+	Err error
+	// PreventRetry tells Fine Uploader that no retry can succeed.
+	PreventRetry bool
+	// Reset tells Fine Uploader to upload the whole file again on retry.
+	Reset bool
+}
+
+// E builds an Error.
+func E(op string, kind Kind, msg string) *Error {
+	return &Error{Op: op, Kind: kind, Msg: msg}
+}
+
+// Wrap builds an Error with a cause.
+func Wrap(op string, kind Kind, msg string, err error) *Error {
+	return &Error{Op: op, Kind: kind, Msg: msg, Err: err}
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the Kind of the first *Error in err's chain, or Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// Is reports whether err is an *Error of the given kind.
+func Is(err error, kind Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == kind
+}

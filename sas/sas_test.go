@@ -1,0 +1,109 @@
+package sas
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
+)
+
+// TestFor pins the permissions that production issues: the least that lets
+// Fine Uploader do its request, and never read.
+func TestFor(t *testing.T) {
+	tests := []struct {
+		method              authz.Method
+		overwrite, emulator bool
+		want                string
+	}{
+		{authz.Put, false, false, "c"},
+		{authz.Put, true, false, "cw"},
+		{authz.Delete, false, false, "d"},
+		{authz.Delete, true, false, "d"},
+		{authz.Put, false, true, "cw"},
+		{authz.Delete, false, true, "d"},
+	}
+	for _, tt := range tests {
+		p, err := For(tt.method, tt.overwrite, tt.emulator)
+		if err != nil || p.String() != tt.want {
+			t.Errorf("For(%s, overwrite=%v, emulator=%v) = %q, %v; want %q", tt.method, tt.overwrite, tt.emulator, p, err, tt.want)
+		}
+	}
+	if _, err := For("GET", true, true); err == nil {
+		t.Error("For(GET) succeeded")
+	}
+}
+
+const testKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+func newSigner(t testing.TB, endpoint string, allowHTTP bool) *Signer {
+	t.Helper()
+	r, err := blobref.NewResolver(endpoint, []string{"uploads"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := azblob.NewSharedKeyCredential("acct", testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSharedKeySigner(r, cred, allowHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSign(t *testing.T) {
+	s := newSigner(t, "https://acct.blob.core.windows.net", false)
+	expiry := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	uri, err := s.Sign(blobref.Ref{Container: "uploads", Name: "users/alice/a b#c?d%e+ü.txt"}, Permissions{Create: true}, expiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, query, ok := strings.Cut(uri, "?")
+	if !ok {
+		t.Fatalf("no query in %q", uri)
+	}
+	if want := "https://acct.blob.core.windows.net/uploads/users/alice/a%20b%23c%3Fd%25e+%C3%BC.txt"; base != want {
+		t.Errorf("base = %q, want %q", base, want)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"sr": "b", "sp": "c", "spr": "https", "se": "2030-01-02T03:04:05Z", "st": ""} {
+		if got := q.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if q.Get("sig") == "" || q.Get("sv") == "" {
+		t.Errorf("missing sig or sv in %q", query)
+	}
+	// Fine Uploader appends "&comp=block&blockid=…": the URI must end in the query.
+	if strings.HasSuffix(uri, "&") || strings.Contains(base, "#") {
+		t.Errorf("uri %q cannot take appended parameters", uri)
+	}
+}
+
+func TestSignHTTPOnlyWhenAllowed(t *testing.T) {
+	uri, err := newSigner(t, "http://127.0.0.1:10000/acct", true).Sign(blobref.Ref{Container: "uploads", Name: "x"}, Permissions{Delete: true}, time.Now().Add(time.Minute))
+	if err != nil || !strings.Contains(uri, "spr=https%2Chttp") {
+		t.Errorf("uri %q, err %v: want spr=https,http", uri, err)
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	s := newSigner(b, "https://acct.blob.core.windows.net", false)
+	ref := blobref.Ref{Container: "uploads", Name: "users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg"}
+	exp := time.Now().Add(10 * time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Sign(ref, Permissions{Create: true}, exp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/server"
+)
+
+// Server timeouts. A signature request is small and quick; these only stop
+// slow or stuck clients from holding connections.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 15 * time.Second
+	startCheckTimeout = 15 * time.Second
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML); see examples/blobvalet.yaml")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: blobvalet serve --config FILE")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
+		return 1
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
+		return 1
+	}
+	defer log.Sync()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", zap.String("listen", cfg.Listen), zap.Error(err))
+		return 1
+	}
+	if err := serve(ctx, cfg, log, ln, nil); err != nil {
+		log.Error("blobvalet stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// serve runs the service on ln until ctx is done, then shuts down
+// gracefully. It refuses to start when storage is not set up as the
+// configuration says.
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ln net.Listener, extra func(*mux.Router)) error {
+	srv, err := newServer(ctx, cfg, log, extra)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("storage", cfg.Storage.Endpoint))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// newServer checks storage and assembles the HTTP server.
+func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router)) (*server.Server, error) {
+	client, err := cfg.Storage.NewServiceClient()
+	if err != nil {
+		return nil, fmt.Errorf("storage client: %w", err)
+	}
+	containers := cfg.Policy().Containers()
+	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	if err := checkStorage(cctx, client, cfg.Storage, containers); err != nil {
+		return nil, err
+	}
+	cred, err := cfg.Storage.SharedKeyCredential()
+	if err != nil {
+		return nil, fmt.Errorf("storage key: %w", err)
+	}
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, config.IsLoopback(cfg.Storage.Endpoint))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Storage.EmulatorCompat {
+		log.Warn("EMULATOR COMPATIBILITY MODE: every PUT SAS grants create+write, so overwrite: false is NOT enforced. " +
+			"Azurite refuses create-only SAS for chunked uploads. Never use this against real storage.")
+	}
+	log.Info("storage ready",
+		zap.String("account", cfg.Storage.Account),
+		zap.String("key", cfg.Storage.KeyName()),
+		zap.Strings("containers", containers),
+		zap.Int("rules", len(cfg.Policy().Rules())))
+	return server.New(server.Options{
+		Logger:         log,
+		Auth:           authn.New(cfg.Auth),
+		Policy:         cfg.Policy(),
+		Resolver:       cfg.Resolver(),
+		Signer:         signer,
+		Lifetime:       time.Duration(cfg.SAS.Lifetime),
+		EmulatorCompat: cfg.Storage.EmulatorCompat,
+		CORSOrigins:    cfg.CORSOrigins,
+		Ready:          readiness(client, containers),
+		Extra:          extra,
+	}), nil
+}
+
+// checkStorage makes sure the account answers, the key is right and every
+// container the rules name exists, and says what to fix when not.
+func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string) error {
+	if _, err := client.GetProperties(ctx, nil); err != nil {
+		switch {
+		case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.InvalidAuthenticationInfo):
+			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key", st.Account, st.Endpoint, st.KeyName())
+		case ctx.Err() != nil || isNetError(err):
+			return fmt.Errorf("storage endpoint %s did not answer: check storage.endpoint and the network (%v)", st.Endpoint, shortError(err))
+		}
+		return fmt.Errorf("storage account %s at %s: %v", st.Account, st.Endpoint, shortError(err))
+	}
+	for _, c := range containers {
+		_, err := client.NewContainerClient(c).GetProperties(ctx, nil)
+		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			return fmt.Errorf("container %q, named by a rule, does not exist in storage account %s: create it (az storage container create --account-name %s --name %s) or fix the rule", c, st.Account, st.Account, c)
+		}
+		if err != nil {
+			return fmt.Errorf("container %q: %v", c, shortError(err))
+		}
+	}
+	return nil
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// shortError keeps the first line of an SDK error: the rest is a dump of the
+// HTTP exchange.
+func shortError(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// readiness returns a check that storage still answers, cached for a few
+// seconds so that probes do not load the account.
+func readiness(client *service.Client, containers []string) func(context.Context) error {
+	const ttl = 5 * time.Second
+	var (
+		mu      sync.Mutex
+		checked time.Time
+		last    error
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(checked) < ttl {
+			return last
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := client.GetProperties(cctx, nil)
+		last, checked = nil, time.Now()
+		if err != nil {
+			last = fmt.Errorf("storage does not answer: %s", shortError(err))
+		}
+		return last
+	}
+}
+
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
+	level := zapcore.InfoLevel
+	if c.Level != "" {
+		if err := level.Set(c.Level); err != nil {
+			return nil, err
+		}
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(ec)
+	if c.Format == "console" {
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
+}

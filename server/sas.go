@@ -1,0 +1,127 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/sas"
+)
+
+// sasRequest is a parsed signature request.
+type sasRequest struct {
+	method authz.Method
+	blob   blobref.Ref
+}
+
+// parseSASQuery parses Fine Uploader's signature query: exactly one bloburi
+// and one _method; qqtimestamp and anything else is ignored.
+func parseSASQuery(rawQuery string, resolver *blobref.Resolver) (sasRequest, error) {
+	const op = "sas.parse"
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return sasRequest{}, errs.Wrap(op, errs.Invalid, "malformed query", err)
+	}
+	uris, methods := q["bloburi"], q["_method"]
+	if len(uris) != 1 || uris[0] == "" {
+		return sasRequest{}, errs.E(op, errs.Invalid, "want exactly one bloburi parameter")
+	}
+	if len(methods) != 1 || methods[0] == "" {
+		return sasRequest{}, errs.E(op, errs.Invalid, "want exactly one _method parameter")
+	}
+	m, err := authz.ParseMethod(methods[0])
+	if err != nil {
+		return sasRequest{}, errs.Wrap(op, errs.Forbidden, "_method must be PUT or DELETE", err)
+	}
+	ref, err := resolver.Resolve(uris[0])
+	if errors.Is(err, blobref.ErrUnknownContainer) {
+		return sasRequest{}, errs.Wrap(op, errs.Forbidden, "bloburi is not in a container this service signs for", err)
+	}
+	if err != nil {
+		return sasRequest{}, errs.Wrap(op, errs.Invalid, err.Error(), err)
+	}
+	return sasRequest{method: m, blob: ref}, nil
+}
+
+// handleSAS answers Fine Uploader's signature request with a SAS URI as the
+// raw body, or an error status with no SAS.
+func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
+	const op = "sas.issue"
+	log := []zap.Field{zap.String("request_id", RequestID(r.Context()))}
+	fail := func(outcome string, err error) {
+		a := s.textError(w, r, err)
+		s.metrics.sas.WithLabelValues(outcome, "").Inc()
+		log = append(log, zap.String("outcome", outcome), zap.Int("status", a.status), zap.String("reason", err.Error()))
+		if a.status >= 500 {
+			s.Logger.Error("sas", log...)
+		} else {
+			s.Logger.Info("sas", log...)
+		}
+	}
+
+	user, err := s.Auth.Authenticate(r)
+	if err != nil {
+		fail("unauthenticated", errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
+		return
+	}
+	log = append(log, zap.String("user", user.ID))
+
+	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
+	if err != nil {
+		fail(outcomeOf(err), err)
+		return
+	}
+	log = append(log,
+		zap.String("method", string(req.method)),
+		zap.String("container", req.blob.Container),
+		zap.String("blob", string(req.blob.Name)))
+
+	d := s.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
+	if !d.Allow {
+		fail("denied", errs.E(op, errs.Forbidden, d.Reason))
+		return
+	}
+	log = append(log, zap.String("rule", d.Rule.Name))
+
+	perms, err := sas.For(req.method, d.Rule.Overwrite, s.EmulatorCompat)
+	if err != nil {
+		fail("error", errs.Wrap(op, errs.Internal, "", err))
+		return
+	}
+	lifetime := s.Lifetime
+	if d.Rule.Lifetime != 0 {
+		lifetime = d.Rule.Lifetime
+	}
+	expiry := s.Now().Add(lifetime)
+	uri, err := s.Signer.Sign(req.blob, perms, expiry)
+	if err != nil {
+		fail("error", errs.Wrap(op, errs.Internal, "", err))
+		return
+	}
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write([]byte(uri))
+	s.metrics.sas.WithLabelValues("issued", d.Rule.Name).Inc()
+	s.Logger.Info("sas", append(log,
+		zap.String("outcome", "issued"),
+		zap.String("permissions", perms.String()),
+		zap.Time("expiry", expiry.UTC().Truncate(time.Second)))...)
+}
+
+func outcomeOf(err error) string {
+	switch errs.KindOf(err) {
+	case errs.Invalid:
+		return "invalid"
+	case errs.Forbidden:
+		return "denied"
+	}
+	return "error"
+}

@@ -1,0 +1,150 @@
+// Package server is blobvalet's HTTP layer: routing, CORS, request ids,
+// logging, metrics, and the mapping of errors to HTTP answers. Nothing else
+// in blobvalet imports net/http handlers; the decisions it serves are made in
+// packages authz, sas and success.
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/handlers"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/sas"
+)
+
+// Authenticator tells who sent a request.
+type Authenticator interface {
+	Authenticate(r *http.Request) (authz.User, error)
+}
+
+// Signer signs a SAS URI for one blob.
+type Signer interface {
+	Sign(ref blobref.Ref, perms sas.Permissions, expiry time.Time) (string, error)
+}
+
+// Options are the parts a Server is built from. All but Ready and Now are
+// required.
+type Options struct {
+	Logger   *zap.Logger
+	Auth     Authenticator
+	Policy   *authz.Policy
+	Resolver *blobref.Resolver
+	Signer   Signer
+	// Lifetime is the SAS lifetime unless the matching rule sets its own.
+	Lifetime time.Duration
+	// EmulatorCompat grants create+write to every PUT (see sas.For).
+	EmulatorCompat bool
+	// CORSOrigins are the origins allowed to call the server from a page.
+	CORSOrigins []string
+	// Ready reports whether the service can do its work; nil means always.
+	Ready func(ctx context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Registry collects metrics; nil makes a new one.
+	Registry *prometheus.Registry
+	// Extra registers further routes on the router, such as the demo page.
+	Extra func(r *mux.Router)
+}
+
+// Server answers Fine Uploader's requests.
+type Server struct {
+	Options
+	metrics *metrics
+	handler http.Handler
+}
+
+// New builds a Server.
+func New(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{Options: o, metrics: newMetrics(o.Registry)}
+
+	r := mux.NewRouter()
+	r.Use(s.instrument)
+	r.HandleFunc("/sas", s.handleSAS).Methods(http.MethodGet).Name("sas")
+	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
+	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
+	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	if o.Extra != nil {
+		o.Extra(r)
+	}
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.methodNotAllowed(w, r)
+	})
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	})
+
+	// CORS wraps the router so that preflights never reach it.
+	s.handler = withRequestID(s.cors()(r))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) cors() func(http.Handler) http.Handler {
+	opts := []handlers.CORSOption{
+		handlers.AllowedOrigins(s.CORSOrigins),
+		handlers.AllowedMethods([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch}),
+		handlers.AllowedHeaders([]string{"Authorization", "Content-Type", "X-Requested-With", "Cache-Control", RequestIDHeader}),
+		handlers.ExposedHeaders([]string{RequestIDHeader}),
+		handlers.MaxAge(600),
+	}
+	anyOrigin := false
+	for _, o := range s.CORSOrigins {
+		anyOrigin = anyOrigin || o == "*"
+	}
+	// Credentials (cookies) go only to named origins, never to "*".
+	if !anyOrigin {
+		opts = append(opts, handlers.AllowCredentials())
+	}
+	return handlers.CORS(opts...)
+}
+
+func handleHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: " + err.Error() + "\n"))
+			return
+		}
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", allowedMethods(r.URL.Path))
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+}
+
+func allowedMethods(path string) string {
+	switch path {
+	case "/sas", "/metrics":
+		return "GET"
+	case "/success":
+		return "POST, PUT, PATCH"
+	}
+	return "GET, HEAD"
+}

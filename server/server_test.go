@@ -1,0 +1,320 @@
+package server
+
+import (
+	"io"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/sas"
+)
+
+const (
+	testKey    = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	aliceToken = "alice-token-0123456789"
+	bobToken   = "bob-token-0123456789ab"
+	endpoint   = "https://acct.blob.core.windows.net"
+)
+
+const testConfig = `
+storage: {account: acct, key_env: KEY}
+cors_origins: ["https://app.example.com"]
+auth:
+  tokens:
+    - {user: alice, token_env: ALICE, groups: [staff]}
+    - {user: bob, token_env: BOB}
+    - {user: "a/b", token_env: SLASH}
+  trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.1.0.0/16"]}
+rules:
+  - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}
+  - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true, lifetime: 1h}
+`
+
+type testServer struct {
+	*Server
+	logs *observer.ObservedLogs
+	now  time.Time
+}
+
+func newTestServer(t testing.TB) *testServer {
+	t.Helper()
+	cfg, err := config.Parse([]byte(testConfig), func(k string) string {
+		return map[string]string{"KEY": testKey, "ALICE": aliceToken, "BOB": bobToken, "SLASH": "slash-token-0123456789"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := cfg.Storage.SharedKeyCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	ts := &testServer{logs: logs, now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	ts.Server = New(Options{
+		Logger:      zap.New(core),
+		Auth:        authn.New(cfg.Auth),
+		Policy:      cfg.Policy(),
+		Resolver:    cfg.Resolver(),
+		Signer:      signer,
+		Lifetime:    time.Duration(cfg.SAS.Lifetime),
+		CORSOrigins: cfg.CORSOrigins,
+		Now:         func() time.Time { return ts.now },
+	})
+	return ts
+}
+
+func sasQuery(bloburi, method string) string {
+	return "/sas?bloburi=" + strings.ReplaceAll(url.QueryEscape(bloburi), "%20", "+") + "&_method=" + method + "&qqtimestamp=1700000000000"
+}
+
+func TestSAS(t *testing.T) {
+	ts := newTestServer(t)
+	up := endpoint + "/uploads/"
+	tests := []struct {
+		name     string
+		httpMeth string
+		target   string
+		token    string
+		header   map[string]string
+		remote   string
+		status   int
+		perms    string // for 200
+		expiry   string // for 200
+	}{
+		{"put own folder", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "c", "2030-01-01T12:10:00Z"},
+		{"delete own folder", "GET", sasQuery(up+"users/alice/x.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "2030-01-01T12:10:00Z"},
+		{"odd name", "GET", sasQuery(up+"users/alice/a b#c?d%e+ü.txt", "PUT"), aliceToken, nil, "", 200, "c", ""},
+		{"staff overwrite and rule lifetime", "GET", sasQuery(endpoint+"/shared/x", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T13:00:00Z"},
+		{"trailing slash endpoint", "GET", sasQuery(up+"/users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "c", ""},
+		{"trusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "10.1.2.3:5555", 200, "c", ""},
+
+		{"no token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", nil, "", 401, "", ""},
+		{"wrong token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "nope-nope-nope-nope", nil, "", 401, "", ""},
+		{"basic auth", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", map[string]string{"Authorization": "Basic YWxpY2U6eA=="}, "", 401, "", ""},
+		{"untrusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "192.0.2.1:5555", 401, "", ""},
+		{"missing bloburi", "GET", "/sas?_method=PUT", aliceToken, nil, "", 400, "", ""},
+		{"missing method", "GET", "/sas?bloburi=" + url.QueryEscape(up+"users/alice/x"), aliceToken, nil, "", 400, "", ""},
+		{"two bloburis", "GET", sasQuery(up+"users/alice/x", "PUT") + "&bloburi=" + url.QueryEscape(up+"users/bob/x"), aliceToken, nil, "", 400, "", ""},
+		{"method GET", "GET", sasQuery(up+"users/alice/x.jpg", "GET"), aliceToken, nil, "", 403, "", ""},
+		{"method lower case", "GET", sasQuery(up+"users/alice/x.jpg", "put"), aliceToken, nil, "", 403, "", ""},
+		{"other folder", "GET", sasQuery(up+"users/bob/x.jpg", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"other host", "GET", sasQuery("https://evil.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"other account path", "GET", sasQuery(endpoint+"/devstoreaccount1/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"other container", "GET", sasQuery(endpoint+"/private/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"http scheme", "GET", sasQuery("http://acct.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"dot dot", "GET", sasQuery(up+"users/alice/../bob/x", "PUT"), aliceToken, nil, "", 400, "", ""},
+		{"encoded slash", "GET", sasQuery(up+"users/alice%2F..%2Fbob/x", "PUT"), aliceToken, nil, "", 400, "", ""},
+		{"backslash", "GET", sasQuery(up+`users/alice/..\bob\x`, "PUT"), aliceToken, nil, "", 400, "", ""},
+		{"user id widens folder", "GET", sasQuery(up+"users/a/b/x", "PUT"), "slash-token-0123456789", nil, "", 403, "", ""},
+		{"bob in shared", "GET", sasQuery(endpoint+"/shared/x", "PUT"), bobToken, nil, "", 403, "", ""},
+		{"delete in shared", "GET", sasQuery(endpoint+"/shared/x", "DELETE"), aliceToken, nil, "", 403, "", ""},
+		{"folder itself", "GET", sasQuery(up+"users/alice", "PUT"), aliceToken, nil, "", 403, "", ""},
+		{"bad query", "GET", "/sas?bloburi=%zz&_method=PUT", aliceToken, nil, "", 400, "", ""},
+		{"POST", "POST", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 405, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.httpMeth, tt.target, nil)
+			if tt.token != "" {
+				r.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			if tt.remote != "" {
+				r.RemoteAddr = tt.remote
+			}
+			w := httptest.NewRecorder()
+			ts.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d; body %q", w.Code, tt.status, body)
+			}
+			if w.Header().Get(RequestIDHeader) == "" {
+				t.Error("no request id")
+			}
+			if tt.status != 200 {
+				if strings.Contains(body, "sig=") {
+					t.Errorf("refusal carries a SAS: %q", body)
+				}
+				if tt.status == 401 && w.Header().Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
+				return
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "text/plain" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q", cc)
+			}
+			u, err := url.Parse(body)
+			if err != nil || !strings.HasPrefix(body, endpoint+"/") {
+				t.Fatalf("body %q is not an absolute blob URL", body)
+			}
+			q := u.Query()
+			if q.Get("sp") != tt.perms || q.Get("sr") != "b" || q.Get("spr") != "https" {
+				t.Errorf("sp=%q sr=%q spr=%q, want sp=%q sr=b spr=https", q.Get("sp"), q.Get("sr"), q.Get("spr"), tt.perms)
+			}
+			if tt.expiry != "" && q.Get("se") != tt.expiry {
+				t.Errorf("se = %q, want %q", q.Get("se"), tt.expiry)
+			}
+		})
+	}
+	for _, e := range ts.logs.All() {
+		line := e.Message
+		for k, v := range e.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		for _, secret := range []string{"sig=", aliceToken, bobToken, testKey} {
+			if strings.Contains(line, secret) {
+				t.Errorf("log line leaks %q: %s", secret, line)
+			}
+		}
+	}
+}
+
+func toString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
+
+func TestSASLogsDecision(t *testing.T) {
+	ts := newTestServer(t)
+	for _, target := range []string{
+		sasQuery(endpoint+"/uploads/users/alice/x.jpg", "PUT"),
+		sasQuery(endpoint+"/uploads/users/bob/x.jpg", "PUT"),
+	} {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("Authorization", "Bearer "+aliceToken)
+		r.Header.Set(RequestIDHeader, "req-42")
+		ts.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	entries := ts.logs.FilterMessage("sas").All()
+	if len(entries) != 2 {
+		t.Fatalf("%d decision lines, want 2", len(entries))
+	}
+	ok, denied := entries[0].ContextMap(), entries[1].ContextMap()
+	for k, want := range map[string]string{"request_id": "req-42", "user": "alice", "method": "PUT", "container": "uploads", "blob": "users/alice/x.jpg", "rule": "own-folder", "outcome": "issued", "permissions": "c"} {
+		if ok[k] != want {
+			t.Errorf("issued line %s = %v, want %q", k, ok[k], want)
+		}
+	}
+	if _, has := ok["expiry"]; !has {
+		t.Error("issued line has no expiry")
+	}
+	if denied["outcome"] != "denied" || !strings.Contains(toString(denied["reason"]), "no rule allows") {
+		t.Errorf("denied line = %v", denied)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	ts := newTestServer(t)
+	pre := func(origin string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("OPTIONS", "/sas?bloburi=x&_method=PUT", nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		r.Header.Set("Access-Control-Request-Headers", "authorization")
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		return w
+	}
+	w := pre("https://app.example.com")
+	if w.Code != 200 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("allowed origin: %d %v", w.Code, w.Header())
+	}
+	if !strings.Contains(strings.ToLower(w.Header().Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("Authorization not allowed: %v", w.Header())
+	}
+	if w := pre("https://evil.example.com"); w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %v", w.Header())
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	ts := newTestServer(t)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/nope": 404} {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != want {
+			t.Errorf("GET %s = %d, want %d", path, w.Code, want)
+		}
+	}
+	r := httptest.NewRequest("GET", sasQuery(endpoint+"/uploads/users/alice/x", "PUT"), nil)
+	r.Header.Set("Authorization", "Bearer "+aliceToken)
+	ts.ServeHTTP(httptest.NewRecorder(), r)
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(w.Body)
+	if !strings.Contains(string(body), `blobvalet_sas_decisions_total{outcome="issued",rule="own-folder"} 1`) {
+		t.Errorf("metrics lack the issued SAS:\n%s", body)
+	}
+}
+
+func TestRequestIDEcho(t *testing.T) {
+	ts := newTestServer(t)
+	for in, keep := range map[string]bool{"abc-123": true, "bad id\n": false, strings.Repeat("x", 200): false} {
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		r.Header.Set(RequestIDHeader, in)
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		got := w.Header().Get(RequestIDHeader)
+		if (got == in) != keep || got == "" {
+			t.Errorf("X-Request-Id %q -> %q", in, got)
+		}
+	}
+}
+
+// BenchmarkSAS measures the whole /sas path: authentication, parsing, the
+// decision, signing and the answer.
+func BenchmarkSAS(b *testing.B) {
+	ts := newTestServer(b)
+	ts.Logger = zap.NewNop()
+	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("Authorization", "Bearer "+aliceToken)
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// FuzzParseSASQuery feeds arbitrary query strings to the signature-request
+// parser: it must never panic, and whatever it accepts must be a known
+// method on a legal name in a known container.
+func FuzzParseSASQuery(f *testing.F) {
+	ts := newTestServer(f)
+	f.Add(strings.TrimPrefix(sasQuery(endpoint+"/uploads/users/alice/x.jpg", "PUT"), "/sas?"))
+	f.Add("bloburi=%zz&_method=PUT")
+	f.Add("bloburi=a&bloburi=b&_method=DELETE")
+	f.Add(";;&&==")
+	f.Fuzz(func(t *testing.T, raw string) {
+		req, err := parseSASQuery(raw, ts.Resolver)
+		if err != nil {
+			return
+		}
+		if req.method != "PUT" && req.method != "DELETE" {
+			t.Fatalf("method %q", req.method)
+		}
+		if req.blob.Container != "uploads" && req.blob.Container != "shared" {
+			t.Fatalf("container %q", req.blob.Container)
+		}
+	})
+}
