@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/gorilla/mux"
@@ -150,8 +151,9 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 // container the rules name exists, and says what to fix when not.
 func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string) error {
 	if _, err := client.GetProperties(ctx, nil); err != nil {
+		var re *azcore.ResponseError
 		switch {
-		case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.InvalidAuthenticationInfo):
+		case errors.As(err, &re) && re.StatusCode == http.StatusForbidden:
 			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key", st.Account, st.Endpoint, st.KeyName())
 		case ctx.Err() != nil || isNetError(err):
 			return fmt.Errorf("storage endpoint %s did not answer: check storage.endpoint and the network (%v)", st.Endpoint, shortError(err))

@@ -53,7 +53,8 @@ func parseSASQuery(rawQuery string, resolver *blobref.Resolver) (sasRequest, err
 // raw body, or an error status with no SAS.
 func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	const op = "sas.issue"
-	log := []zap.Field{zap.String("request_id", RequestID(r.Context()))}
+	log := make([]zap.Field, 0, 12)
+	log = append(log, zap.String("request_id", RequestID(r.Context())))
 	fail := func(outcome string, err error) {
 		a := s.textError(w, r, err)
 		s.metrics.sas.WithLabelValues(outcome, "").Inc()

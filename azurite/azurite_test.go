@@ -1,0 +1,128 @@
+package azurite
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func upload(t *testing.T, s *Server, container, name, body string) {
+	t.Helper()
+	_, err := s.Client().NewContainerClient(container).NewBlockBlobClient(name).UploadBuffer(context.Background(), []byte(body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func download(t *testing.T, s *Server, container, name string) string {
+	t.Helper()
+	resp, err := s.Client().NewContainerClient(container).NewBlobClient(name).DownloadStream(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestStartStop(t *testing.T) {
+	s := ForTest(t, "one")
+	if err := s.CreateContainers(context.Background(), "one", "two"); err != nil {
+		t.Fatalf("CreateContainers again: %v", err)
+	}
+	upload(t, s, "two", "a/b.txt", "hello")
+	if got := download(t, s, "two", "a/b.txt"); got != "hello" {
+		t.Fatalf("read back %q", got)
+	}
+	if !strings.HasPrefix(s.Endpoint(), "http://127.0.0.1:") || !strings.Contains(s.ConnectionString(), "BlobEndpoint="+s.Endpoint()) {
+		t.Errorf("endpoint %q, connection string without it", s.Endpoint())
+	}
+	pid := s.Pid()
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.Endpoint(), "http://"), "/"+s.Account())
+	s.Stop()
+	s.Stop()
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("process still running after Stop")
+	}
+	if err := syscall.Kill(-pid, 0); err == nil {
+		t.Errorf("process group %d still has processes", pid)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("port %s still open", addr)
+	}
+}
+
+func TestDataDirKeepsBlobs(t *testing.T) {
+	s := ForTest(t, "ccc")
+	s.Stop() // only to learn that Azurite can be had
+	dir := t.TempDir()
+	port := freePortT(t)
+	start := func() *Server {
+		s, err := Start(context.Background(), Options{DataDir: dir, Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Stop() })
+		return s
+	}
+	s1 := start()
+	if err := s1.CreateContainers(context.Background(), "keep"); err != nil {
+		t.Fatal(err)
+	}
+	upload(t, s1, "keep", "x", "persisted")
+	s1.Stop()
+	s2 := start()
+	if got := download(t, s2, "keep", "x"); got != "persisted" {
+		t.Fatalf("after restart the blob holds %q", got)
+	}
+}
+
+func freePortT(t *testing.T) int {
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadBin(t *testing.T) {
+	_, err := Start(context.Background(), Options{Bin: "/nonexistent/azurite-blob"})
+	if err == nil || !strings.Contains(err.Error(), "AZURITE_BIN") {
+		t.Fatalf("error %v, want a hint about AZURITE_BIN", err)
+	}
+	// A program that exits at once: the error carries its output.
+	bin := t.TempDir() + "/fake"
+	os.WriteFile(bin, []byte("#!/bin/sh\necho broken emulator >&2\nexit 3\n"), 0o755)
+	_, err = Start(context.Background(), Options{Bin: bin})
+	if err == nil || !strings.Contains(err.Error(), "broken emulator") {
+		t.Fatalf("error %v, want the emulator's output", err)
+	}
+}
+
+func TestInstallIsIdempotent(t *testing.T) {
+	ForTest(t).Stop() // installs, or skips/fails as ForTest does
+	if os.Getenv("AZURITE_BIN") != "" {
+		t.Skip("AZURITE_BIN is set: Install is not used")
+	}
+	a, err := Install(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b, err := Install(context.Background())
+	if err != nil || a != b {
+		t.Fatalf("second Install = %q, %v; first %q", b, err, a)
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second Install took %v", time.Since(start))
+}
