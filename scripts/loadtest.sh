@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Load test of GET /sas: starts Azurite and blobvalet serve on loopback, then
+# drives /sas with wrk (Debian package wrk) for a fixed time.
+#   scripts/loadtest.sh [seconds] [connections]
+# Needs Azurite installed once (go test ./azurite/ does it) or AZURITE_BIN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-32}
+command -v wrk >/dev/null || { echo "loadtest: install wrk (apt-get install wrk)"; exit 1; }
+cache=${BLOBVALET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/blobvalet}
+bin=${AZURITE_BIN:-$cache/npm/azurite@3.37.0/node_modules/.bin/azurite-blob}
+[ -x "$bin" ] || { echo "loadtest: no Azurite at $bin; run go test ./azurite/ once, or set AZURITE_BIN"; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+listen_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+setsid env AZURITE_SKIP_API_VERSION_CHECK=true "$bin" --blobHost 127.0.0.1 --blobPort "$port" \
+  --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --silent >"$work/azurite.log" 2>&1 &
+pids+=($!)
+endpoint="http://127.0.0.1:$port/devstoreaccount1"
+go build -o "$work/blobvalet" .
+
+export LOADTEST_STORAGE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+export LOADTEST_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$work/config.yaml" <<YAML
+listen: "127.0.0.1:$listen_port"
+storage: {account: devstoreaccount1, endpoint: "$endpoint", key_env: LOADTEST_STORAGE_KEY}
+auth: {tokens: [{user: alice, token_env: LOADTEST_TOKEN}]}
+log: {level: warn}
+rules:
+  - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}
+YAML
+
+for i in $(seq 50); do curl -s -o /dev/null "$endpoint?comp=properties&restype=service" && break; sleep 0.2; done
+go run ./scripts/mkcontainer "$endpoint" uploads
+
+setsid "$work/blobvalet" serve --config "$work/config.yaml" 2>"$work/serve.log" &
+pids+=($!)
+for i in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$listen_port/healthz" && break; sleep 0.1; done
+
+cat >"$work/sas.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $LOADTEST_TOKEN"
+wrk.headers["Accept"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  local uri = "$endpoint/uploads/users/alice/" .. n .. "-0f8fad5b-d9cb-469f-a165-70867728950e.jpg"
+  return wrk.format("GET", "/sas?bloburi=" .. uri:gsub("[:/]", function(c) return string.format("%%%02X", string.byte(c)) end) .. "&_method=PUT&qqtimestamp=" .. n)
+end
+LUA
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/sas.lua" "http://127.0.0.1:$listen_port"
