@@ -1,0 +1,89 @@
+package corscfg
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+)
+
+// Get reads the Blob service's CORS rules.
+func Get(ctx context.Context, c *service.Client) ([]Rule, error) {
+	props, err := c.GetProperties(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read service properties: %s", firstLine(err))
+	}
+	rules := make([]Rule, 0, len(props.CORS))
+	for _, r := range props.CORS {
+		rules = append(rules, Rule{
+			AllowedOrigins:  split(r.AllowedOrigins),
+			AllowedMethods:  split(r.AllowedMethods),
+			AllowedHeaders:  split(r.AllowedHeaders),
+			ExposedHeaders:  split(r.ExposedHeaders),
+			MaxAgeInSeconds: deref(r.MaxAgeInSeconds),
+		})
+	}
+	return rules, nil
+}
+
+// Set writes the CORS rules and nothing else: logging, metrics and the other
+// service properties stay as they are.
+func Set(ctx context.Context, c *service.Client, rules []Rule) error {
+	cors := make([]*service.CORSRule, 0, len(rules))
+	for _, r := range rules {
+		cors = append(cors, &service.CORSRule{
+			AllowedOrigins:  to.Ptr(strings.Join(r.AllowedOrigins, ",")),
+			AllowedMethods:  to.Ptr(strings.Join(r.AllowedMethods, ",")),
+			AllowedHeaders:  to.Ptr(strings.Join(r.AllowedHeaders, ",")),
+			ExposedHeaders:  to.Ptr(strings.Join(r.ExposedHeaders, ",")),
+			MaxAgeInSeconds: to.Ptr(r.MaxAgeInSeconds),
+		})
+	}
+	if _, err := c.SetProperties(ctx, &service.SetPropertiesOptions{CORS: cors}); err != nil {
+		return fmt.Errorf("write CORS rules: %s", firstLine(err))
+	}
+	return nil
+}
+
+// Apply plans the desired rule against the account's current rules and
+// writes the result if anything changes.
+func Apply(ctx context.Context, c *service.Client, d Desired) (Result, error) {
+	current, err := Get(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := Plan(current, d)
+	if err != nil || !res.Changed() {
+		return res, err
+	}
+	return res, Set(ctx, c, res.After)
+}
+
+func split(p *string) []string {
+	if p == nil || strings.TrimSpace(*p) == "" {
+		return []string{}
+	}
+	var out []string
+	for s := range strings.SplitSeq(*p, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// firstLine keeps the first line of an SDK error: the rest is a dump of the
+// HTTP exchange.
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
