@@ -20,9 +20,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/success"
 )
 
 // Server timeouts. A signature request is small and quick; these only stop
@@ -143,8 +146,50 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 		EmulatorCompat: cfg.Storage.EmulatorCompat,
 		CORSOrigins:    cfg.CORSOrigins,
 		Ready:          readiness(client, containers),
+		Success:        newChecker(cfg, client, signer),
 		Extra:          extra,
 	}), nil
+}
+
+// thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid.
+const thumbnailLifetime = time.Hour
+
+// newChecker assembles the upload-success check from the configuration.
+func newChecker(cfg *config.Config, client *service.Client, signer *sas.Signer) *success.Checker {
+	notifier := func(w *config.Webhook) *success.Notifier {
+		if w == nil {
+			return nil
+		}
+		return &success.Notifier{URL: w.URL, Secret: w.Secret(), Timeout: time.Duration(w.Timeout), Now: time.Now}
+	}
+	thumbs := map[string]string{}
+	hooks := map[string]*success.Notifier{}
+	for _, r := range cfg.Rules {
+		thumbs[r.Name] = r.Thumbnail
+		if r.Webhook != nil {
+			hooks[r.Name] = notifier(r.Webhook)
+		}
+	}
+	return &success.Checker{
+		Store:    success.AzureStore{Client: client},
+		Policy:   cfg.Policy(),
+		Notifier: notifier(cfg.Webhook),
+		Hooks:    hooks,
+		Now:      time.Now,
+		Thumbs: func(rule *authz.Rule, ref blobref.Ref, contentType string) (string, error) {
+			switch t := thumbs[rule.Name]; t {
+			case "none":
+				return "", nil
+			case "", "sas":
+				if !strings.HasPrefix(strings.ToLower(contentType), "image/") {
+					return "", nil
+				}
+				return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(thumbnailLifetime))
+			default:
+				return success.ExpandTemplate(t, ref), nil
+			}
+		},
+	}
 }
 
 // checkStorage makes sure the account answers, the key is right and every

@@ -36,25 +36,37 @@ type stack struct {
 }
 
 func testConfigYAML(az *azurite.Server, extra string) string {
-	return fmt.Sprintf(`
+	return testConfigYAMLWith(az, extra, "")
+}
+
+// testConfigYAMLWith adds storageExtra to the storage section and top to
+// the top level.
+func testConfigYAMLWith(az *azurite.Server, extra, top string) string {
+	return top + fmt.Sprintf(`
 storage: {account: %s, endpoint: %q, key_env: TEST_STORAGE_KEY%s}
 auth:
   tokens:
     - {user: alice, token_env: TEST_ALICE_TOKEN, groups: [staff]}
     - {user: bob, token_env: TEST_BOB_TOKEN}
 rules:
-  - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE], overwrite: false}
+  - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE], overwrite: false,
+     max_size: 1MiB, content_types: ["image/*", "text/plain"]}
   - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true}
 `, az.Account(), az.Endpoint(), extra)
 }
 
 func newStack(t *testing.T, extra string) *stack {
 	t.Helper()
+	return newStackWith(t, extra, "")
+}
+
+func newStackWith(t *testing.T, extra, top string) *stack {
+	t.Helper()
 	az := azurite.ForTest(t, "uploads", "shared")
 	getenv := func(k string) string {
-		return map[string]string{"TEST_STORAGE_KEY": az.Key(), "TEST_ALICE_TOKEN": aliceToken, "TEST_BOB_TOKEN": bobToken}[k]
+		return map[string]string{"TEST_STORAGE_KEY": az.Key(), "TEST_ALICE_TOKEN": aliceToken, "TEST_BOB_TOKEN": bobToken, "TEST_WEBHOOK_SECRET": webhookSecret}[k]
 	}
-	cfg, err := config.Parse([]byte(testConfigYAML(az, extra)), getenv)
+	cfg, err := config.Parse([]byte(testConfigYAMLWith(az, extra, top)), getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

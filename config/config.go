@@ -50,6 +50,9 @@ type Config struct {
 	Rules []Rule `yaml:"rules"`
 	// Log sets the logger.
 	Log Log `yaml:"log"`
+	// Webhook, if set, is told of every verified upload whose rule has no
+	// webhook of its own.
+	Webhook *Webhook `yaml:"webhook"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -169,6 +172,49 @@ type Rule struct {
 	ContentTypes []string `yaml:"content_types"`
 	// Extensions lists allowed file-name endings, e.g. .jpg.
 	Extensions []string `yaml:"extensions"`
+	// Thumbnail is the thumbnailUrl answered for a verified upload: "sas"
+	// (the default: a short-lived read-only SAS URL of the blob, for images
+	// only), "none", or a URL template with {container} and {blob}.
+	Thumbnail string `yaml:"thumbnail"`
+	// Webhook, if set, is told of this rule's verified uploads instead of
+	// the global webhook.
+	Webhook *Webhook `yaml:"webhook"`
+}
+
+// Webhook receives a signed JSON event for each verified upload.
+type Webhook struct {
+	// URL receives the POST.
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the HMAC secret.
+	SecretEnv string `yaml:"secret_env"`
+	// SecretFile names a file holding the HMAC secret.
+	SecretFile string `yaml:"secret_file"`
+	// Timeout bounds one delivery. Default 5s, at most 30s.
+	Timeout Duration `yaml:"timeout"`
+
+	secret []byte
+}
+
+// Secret returns the HMAC secret read at load time.
+func (w *Webhook) Secret() []byte { return w.secret }
+
+func (w *Webhook) complete(p *problems, field string, getenv func(string) string) {
+	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p.add(field+".url", "want an absolute http(s) URL, got %q", w.URL)
+	}
+	secret, err := readSecret(w.SecretEnv, w.SecretFile, getenv)
+	if err != nil {
+		p.add(field, "%v", err)
+	} else if len(secret) < 16 {
+		p.add(field, "the secret in %s is shorter than 16 characters", secretSource(w.SecretEnv, w.SecretFile))
+	}
+	w.secret = []byte(secret)
+	switch t := time.Duration(w.Timeout); {
+	case t == 0:
+		w.Timeout = Duration(5 * time.Second)
+	case t < 100*time.Millisecond || t > 30*time.Second:
+		p.add(field+".timeout", "want between 100ms and 30s, got %v", t)
+	}
 }
 
 // Log configures logging.
@@ -248,7 +294,10 @@ func (c *Config) complete(getenv func(string) string) error {
 	if f := c.Log.Format; f != "" && f != "json" && f != "console" {
 		p.add("log.format", "want json or console, got %q", f)
 	}
-	c.policy = c.compileRules(&p)
+	if c.Webhook != nil {
+		c.Webhook.complete(&p, "webhook", getenv)
+	}
+	c.policy = c.compileRules(&p, getenv)
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())
@@ -384,7 +433,7 @@ func (a *Auth) complete(p *problems, getenv func(string) string) {
 	}
 }
 
-func (c *Config) compileRules(p *problems) *authz.Policy {
+func (c *Config) compileRules(p *problems, getenv func(string) string) *authz.Policy {
 	if len(c.Rules) == 0 {
 		p.add("rules", "no rules: nothing would be allowed; add at least one rule")
 	}
@@ -431,6 +480,18 @@ func (c *Config) compileRules(p *problems) *authz.Policy {
 			if !strings.HasPrefix(e, ".") || len(e) < 2 {
 				p.add(fmt.Sprintf("%s.extensions[%d]", field, j), "want an ending such as .jpg, got %q", e)
 			}
+		}
+		switch th := r.Thumbnail; {
+		case th == "", th == "sas", th == "none":
+		case strings.HasPrefix(th, "https://") || strings.HasPrefix(th, "http://") || strings.HasPrefix(th, "/"):
+			if !strings.Contains(th, "{blob}") {
+				p.add(field+".thumbnail", "a URL template needs {blob}, got %q", th)
+			}
+		default:
+			p.add(field+".thumbnail", `want "sas", "none" or a URL template such as https://cdn.example.com/{container}/{blob}, got %q`, th)
+		}
+		if r.Webhook != nil {
+			c.Rules[i].Webhook.complete(p, field+".webhook", getenv)
 		}
 		rules = append(rules, &authz.Rule{
 			Name:      r.Name,

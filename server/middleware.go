@@ -62,6 +62,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sas      *prometheus.CounterVec
+	success  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -79,8 +80,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "blobvalet_sas_decisions_total",
 			Help: "Signature requests by outcome (issued, denied, unauthenticated, invalid, error) and rule.",
 		}, []string{"outcome", "rule"}),
+		success: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blobvalet_uploads_checked_total",
+			Help: "Upload-success checks by outcome (verified, rejected, denied, missing, changed, error).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.sas)
+	reg.MustRegister(m.requests, m.duration, m.sas, m.success)
 	return m
 }
 

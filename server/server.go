@@ -50,6 +50,8 @@ type Options struct {
 	Now func() time.Time
 	// Registry collects metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Success verifies finished uploads; nil leaves POST /success out.
+	Success SuccessChecker
 	// Extra registers further routes on the router, such as the demo page.
 	Extra func(r *mux.Router)
 }
@@ -74,6 +76,9 @@ func New(o Options) *Server {
 	r := mux.NewRouter()
 	r.Use(s.instrument)
 	r.HandleFunc("/sas", s.handleSAS).Methods(http.MethodGet).Name("sas")
+	if o.Success != nil {
+		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
+	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/success"
+)
+
+// MaxSuccessBody caps an upload-success request body.
+const MaxSuccessBody = 64 << 10
+
+// SuccessChecker verifies a finished upload.
+type SuccessChecker interface {
+	Check(ctx context.Context, req success.Request) (success.Result, error)
+}
+
+// successForm is a parsed upload-success form, before authentication.
+type successForm struct {
+	blob         blobref.Ref
+	uuid, name   string
+	params       map[string]string
+	containerURL string
+}
+
+// parseSuccessForm parses Fine Uploader's form-encoded upload-success body:
+// blob, uuid, name and container, and any other fields as params.
+func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, error) {
+	const op = "success.parse"
+	invalid := func(msg string, err error) error {
+		e := errs.Wrap(op, errs.Invalid, msg, err)
+		e.PreventRetry = true
+		return e
+	}
+	q, err := url.ParseQuery(string(body))
+	if err != nil {
+		return successForm{}, invalid("malformed form body", err)
+	}
+	one := func(k string) (string, error) {
+		v := q[k]
+		if len(v) != 1 || v[0] == "" {
+			return "", invalid("want exactly one "+k+" field", nil)
+		}
+		return v[0], nil
+	}
+	f := successForm{params: map[string]string{}}
+	var blobName string
+	if blobName, err = one("blob"); err != nil {
+		return f, err
+	}
+	if f.containerURL, err = one("container"); err != nil {
+		return f, err
+	}
+	f.uuid, f.name = q.Get("uuid"), q.Get("name")
+	for k, v := range q {
+		switch k {
+		case "blob", "container", "uuid", "name":
+		default:
+			if len(v) > 0 {
+				f.params[k] = v[0]
+			}
+		}
+	}
+	container, err := resolver.ResolveContainer(f.containerURL)
+	if err != nil {
+		e := errs.Wrap(op, errs.Forbidden, "container is not one this service knows", err)
+		e.PreventRetry = true
+		return f, e
+	}
+	name, err := blobref.ParseName(blobName)
+	if err != nil {
+		return f, invalid(err.Error(), err)
+	}
+	f.blob = blobref.Ref{Container: container, Name: name}
+	return f, nil
+}
+
+// successAnswer is the JSON of a verified upload.
+type successAnswer struct {
+	Success      bool   `json:"success"`
+	ThumbnailURL string `json:"thumbnailUrl,omitempty"`
+	Blob         string `json:"blob"`
+	Size         int64  `json:"size"`
+	ContentType  string `json:"contentType"`
+}
+
+// handleSuccess answers Fine Uploader's upload-success request.
+func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
+	const op = "success"
+	log := []zap.Field{zap.String("request_id", RequestID(r.Context()))}
+	user, err := s.Auth.Authenticate(r)
+	if err != nil {
+		s.jsonError(w, r, errs.Wrap(op, errs.Unauthenticated, "authentication required", err), append(log, zap.String("outcome", "unauthenticated"))...)
+		return
+	}
+	log = append(log, zap.String("user", user.ID))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSuccessBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		e := errs.E(op, errs.TooLarge, "request body is larger than 64 KiB")
+		e.PreventRetry = true
+		s.jsonError(w, r, e, append(log, zap.String("outcome", "invalid"))...)
+		return
+	}
+	if err != nil {
+		s.jsonError(w, r, errs.Wrap(op, errs.Invalid, "cannot read the request body", err), append(log, zap.String("outcome", "invalid"))...)
+		return
+	}
+	f, err := parseSuccessForm(body, s.Resolver)
+	if err != nil {
+		s.jsonError(w, r, err, append(log, zap.String("outcome", outcomeOf(err)))...)
+		return
+	}
+	log = append(log, zap.String("container", f.blob.Container), zap.String("blob", string(f.blob.Name)), zap.String("uuid", f.uuid))
+	res, err := s.Success.Check(r.Context(), success.Request{
+		User: user, Blob: f.blob, UUID: f.uuid, Name: f.name, Params: f.params,
+	})
+	if err != nil {
+		outcome := "rejected"
+		switch errs.KindOf(err) {
+		case errs.Forbidden:
+			outcome = "denied"
+		case errs.NotFound:
+			outcome = "missing"
+		case errs.Conflict:
+			outcome = "changed"
+		case errs.Unavailable, errs.BadGateway, errs.Internal:
+			outcome = "error"
+		}
+		s.metrics.success.WithLabelValues(outcome).Inc()
+		s.jsonError(w, r, err, append(log, zap.String("outcome", outcome))...)
+		return
+	}
+	s.metrics.success.WithLabelValues("verified").Inc()
+	s.Logger.Info("success", append(log,
+		zap.String("rule", res.Rule),
+		zap.String("outcome", "verified"),
+		zap.Int64("size", res.Size),
+		zap.String("content_type", res.ContentType),
+		zap.String("etag", res.ETag))...)
+	writeJSON(w, http.StatusOK, successAnswer{
+		Success: true, ThumbnailURL: res.ThumbnailURL, Blob: res.Blob, Size: res.Size, ContentType: res.ContentType,
+	})
+}
+
