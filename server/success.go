@@ -149,4 +149,3 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		Success: true, ThumbnailURL: res.ThumbnailURL, Blob: res.Blob, Size: res.Size, ContentType: res.ContentType,
 	})
 }
-
