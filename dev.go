@@ -2,11 +2,177 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"time"
+
+	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/corscfg"
+	"github.com/blobvalet/blobvalet/web"
 )
 
+// devRules are the core example's rules, as the demo runs them.
+const devRules = `
+rules:
+  - name: own-folder
+    users: ["*"]
+    container: uploads
+    blobs: "users/{user}/**"
+    methods: [PUT, DELETE]
+    overwrite: false
+    max_size: 10MiB
+    content_types: ["image/*", "text/plain"]
+  - name: staff-drop
+    groups: [staff]
+    container: shared
+    blobs: "**"
+    methods: [PUT]
+    overwrite: true
+`
+
+// devEnv is a running "blobvalet dev".
+type devEnv struct {
+	URL     string
+	Storage *azurite.Server
+	Cfg     *config.Config
+	Tokens  map[string]string
+	done    chan error
+}
+
+type devOptions struct {
+	listen  string
+	dataDir string
+	log     io.Writer
+}
+
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "blobvalet dev: not available yet")
-	return 1
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo page and the service")
+	data := fs.String("data", "", "keep blobs in this directory between runs (default: in memory)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: blobvalet dev [--listen ADDR] [--data DIR]")
+		return 2
+	}
+	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite and fine-uploader from npm)…")
+	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet dev: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, `
+  blobvalet dev is running. Press Ctrl-C to stop it (Azurite too).
+
+  Demo page:  %s/
+  Storage:    %s   (Azurite, account %s, well-known key)
+  Blobs:      %s
+  Users:      alice (group staff)  token %s
+              bob                  token %s
+
+  Try:  curl -H "Authorization: Bearer %s" "%s/sas?bloburi=%s/uploads/users/alice/x.txt&_method=PUT"
+
+`, env.URL, env.Storage.Endpoint(), env.Storage.Account(), dataNote(*data), env.Tokens["alice"], env.Tokens["bob"], env.Tokens["alice"], env.URL, env.Storage.Endpoint())
+	if err := <-env.done; err != nil {
+		fmt.Fprintf(stderr, "blobvalet dev: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func dataNote(dir string) string {
+	if dir == "" {
+		return "in memory (gone when this stops; --data DIR keeps them)"
+	}
+	return "kept in " + dir
+}
+
+// startDev starts Azurite, sets it up for the demo, and starts the service
+// with the demo page. Everything stops when ctx is done; env.done then
+// receives the result.
+func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (pick another with --listen): %w", o.listen, err)
+	}
+	fuDir, err := web.InstallFineUploader(ctx)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("install fine-uploader: %w", err)
+	}
+	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	env, err := setUpDev(ctx, az, ln, fuDir, o)
+	if err != nil {
+		ln.Close()
+		az.Stop()
+		return nil, err
+	}
+	return env, nil
+}
+
+func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, fuDir string, o devOptions) (*devEnv, error) {
+	if err := az.CreateContainers(ctx, "uploads", "shared"); err != nil {
+		return nil, err
+	}
+	url := "http://" + ln.Addr().String()
+	if _, err := corscfg.Apply(ctx, az.Client(), corscfg.Desired{Origins: []string{url}, MaxAge: time.Hour}); err != nil {
+		return nil, fmt.Errorf("storage CORS: %w", err)
+	}
+	env := &devEnv{URL: url, Storage: az, Tokens: map[string]string{"alice": newToken(), "bob": newToken()}, done: make(chan error, 1)}
+	secrets := map[string]string{"DEV_STORAGE_KEY": az.Key(), "DEV_ALICE_TOKEN": env.Tokens["alice"], "DEV_BOB_TOKEN": env.Tokens["bob"]}
+	yaml := fmt.Sprintf(`
+listen: %q
+storage: {account: %s, endpoint: %q, key_env: DEV_STORAGE_KEY, emulator_compat: true}
+cors_origins: [%q]
+auth:
+  tokens:
+    - {user: alice, token_env: DEV_ALICE_TOKEN, groups: [staff]}
+    - {user: bob, token_env: DEV_BOB_TOKEN}
+log: {format: console}
+`, ln.Addr().String(), az.Account(), az.Endpoint(), url) + devRules
+	cfg, err := config.Parse([]byte(yaml), func(k string) string { return secrets[k] })
+	if err != nil {
+		return nil, fmt.Errorf("demo configuration: %w", err)
+	}
+	env.Cfg = cfg
+	log, err := newLogger(cfg.Log, o.log)
+	if err != nil {
+		return nil, err
+	}
+	demo := web.Demo{
+		ContainerURL: az.Endpoint() + "/uploads",
+		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
+	}
+	srv, err := newServer(ctx, cfg, log, web.Routes(demo, fuDir))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		err := serveOn(ctx, srv, ln, log)
+		az.Stop()
+		log.Sync()
+		env.done <- err
+	}()
+	return env, nil
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -85,8 +85,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ln net.List
 		ln.Close()
 		return err
 	}
+	return serveOn(ctx, srv, ln, log)
+}
+
+// serveOn serves h on ln until ctx is done, then shuts down gracefully.
+func serveOn(ctx context.Context, h http.Handler, ln net.Listener, log *zap.Logger) error {
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -95,7 +100,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ln net.List
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("storage", cfg.Storage.Endpoint))
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errc:
 		return err
