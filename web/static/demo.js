@@ -62,8 +62,8 @@
     deleteFile: { enabled: true, forceConfirm: false },
     thumbnails: {
       placeholders: {
-        waitingPath: "/vendor/fine-uploader/placeholders/waiting-generic.png",
-        notAvailablePath: "/vendor/fine-uploader/placeholders/not_available-generic.png",
+        waitingPath: "/demo/file.svg",
+        notAvailablePath: "/demo/file.svg",
       },
     },
     callbacks: {
