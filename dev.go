@@ -158,7 +158,7 @@ log: {format: console}
 		ContainerURL: az.Endpoint() + "/uploads",
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
-	srv, err := newServer(ctx, cfg, log, web.Routes(demo, fuDir))
+	srv, err := newServer(ctx, cfg, log, web.Routes(demo, fuDir), nil)
 	if err != nil {
 		return nil, err
 	}

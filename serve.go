@@ -8,14 +8,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -69,23 +74,80 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", zap.String("listen", cfg.Listen), zap.Error(err))
 		return 1
 	}
-	if err := serve(ctx, cfg, log, ln, nil); err != nil {
+	rl, err := newReloader(ctx, *path, cfg, log, nil)
+	if err != nil {
+		ln.Close()
+		log.Error("blobvalet cannot start", zap.Error(err))
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				rl.reload(ctx)
+			}
+		}
+	}()
+	if err := serveOn(ctx, rl, ln, log); err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-// serve runs the service on ln until ctx is done, then shuts down
-// gracefully. It refuses to start when storage is not set up as the
-// configuration says.
-func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ln net.Listener, extra func(*mux.Router)) error {
-	srv, err := newServer(ctx, cfg, log, extra)
+// reloader serves with the current configuration and swaps in a new one on
+// reload. Requests in flight finish with the server they started on; a
+// configuration that fails its checks leaves the current one in place.
+type reloader struct {
+	path    string
+	log     *zap.Logger
+	extra   func(*mux.Router)
+	metrics *server.Metrics
+	mu      sync.Mutex // one reload at a time
+	listen  string
+	current atomic.Pointer[server.Server]
+}
+
+func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.Logger, extra func(*mux.Router)) (*reloader, error) {
+	rl := &reloader{path: path, log: log, extra: extra, metrics: server.NewMetrics(prometheus.NewRegistry()), listen: cfg.Listen}
+	srv, err := newServer(ctx, cfg, log, extra, rl.metrics)
 	if err != nil {
-		ln.Close()
-		return err
+		return nil, err
 	}
-	return serveOn(ctx, srv, ln, log)
+	rl.current.Store(srv)
+	return rl, nil
+}
+
+// ServeHTTP implements http.Handler with the current server.
+func (rl *reloader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rl.current.Load().ServeHTTP(w, r)
+}
+
+// reload reads the configuration file again: rules, tokens, keys, origins
+// and the rest take effect for new requests. The listen address and the log
+// settings need a restart.
+func (rl *reloader) reload(ctx context.Context) error {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	cfg, err := config.Load(rl.path)
+	if err == nil {
+		var srv *server.Server
+		if srv, err = newServer(ctx, cfg, rl.log, rl.extra, rl.metrics); err == nil {
+			rl.current.Store(srv)
+			if cfg.Listen != rl.listen {
+				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))
+			}
+			rl.log.Info("configuration reloaded", zap.String("config", rl.path), zap.String("key", cfg.Storage.KeyName()))
+			return nil
+		}
+	}
+	rl.log.Error("configuration not reloaded; the previous one stays in force", zap.String("config", rl.path), zap.Error(err))
+	return err
 }
 
 // serveOn serves h on ln until ctx is done, then shuts down gracefully.
@@ -113,7 +175,7 @@ func serveOn(ctx context.Context, h http.Handler, ln net.Listener, log *zap.Logg
 }
 
 // newServer checks storage and assembles the HTTP server.
-func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router)) (*server.Server, error) {
+func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router), metrics *server.Metrics) (*server.Server, error) {
 	client, err := cfg.Storage.NewServiceClient()
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -153,6 +215,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 		Ready:          readiness(client, containers),
 		Success:        newChecker(cfg, client, signer),
 		Extra:          extra,
+		Metrics:        metrics,
 	}), nil
 }
 

@@ -70,7 +70,7 @@ func newStackWith(t *testing.T, extra, top string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(context.Background(), cfg, zap.NewNop(), nil)
+	srv, err := newServer(context.Background(), cfg, zap.NewNop(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestStartRefusesBadStorage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = newServer(context.Background(), cfg, zap.NewNop(), nil)
+			_, err = newServer(context.Background(), cfg, zap.NewNop(), nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}

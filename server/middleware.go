@@ -58,15 +58,20 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-type metrics struct {
+// Metrics are the service's Prometheus metrics. One set serves every
+// Server built over a process's life, so that a reload keeps the counts.
+type Metrics struct {
+	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sas      *prometheus.CounterVec
 	success  *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
-	m := &metrics{
+// NewMetrics registers blobvalet's metrics in reg.
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -98,7 +103,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		start := time.Now()
 		m := httpsnoop.CaptureMetrics(next, w, r)
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(m.Code)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.Metrics.requests.WithLabelValues(route, strconv.Itoa(m.Code)).Inc()
+		s.Metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }

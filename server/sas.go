@@ -57,7 +57,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	log = append(log, zap.String("request_id", RequestID(r.Context())))
 	fail := func(outcome string, err error) {
 		a := s.textError(w, r, err)
-		s.metrics.sas.WithLabelValues(outcome, "").Inc()
+		s.Metrics.sas.WithLabelValues(outcome, "").Inc()
 		log = append(log, zap.String("outcome", outcome), zap.Int("status", a.status), zap.String("reason", err.Error()))
 		if a.status >= 500 {
 			s.Logger.Error("sas", log...)
@@ -110,7 +110,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write([]byte(uri))
-	s.metrics.sas.WithLabelValues("issued", d.Rule.Name).Inc()
+	s.Metrics.sas.WithLabelValues("issued", d.Rule.Name).Inc()
 	s.Logger.Info("sas", append(log,
 		zap.String("outcome", "issued"),
 		zap.String("permissions", perms.String()),

@@ -48,8 +48,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Registry collects metrics; nil makes a new one.
-	Registry *prometheus.Registry
+	// Metrics are updated and served at /metrics; nil makes new ones.
+	Metrics *Metrics
 	// Success verifies finished uploads; nil leaves POST /success out.
 	Success SuccessChecker
 	// Extra registers further routes on the router, such as the demo page.
@@ -59,7 +59,6 @@ type Options struct {
 // Server answers Fine Uploader's requests.
 type Server struct {
 	Options
-	metrics *metrics
 	handler http.Handler
 }
 
@@ -68,10 +67,10 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Registry == nil {
-		o.Registry = prometheus.NewRegistry()
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Server{Options: o, metrics: newMetrics(o.Registry)}
+	s := &Server{Options: o}
 
 	r := mux.NewRouter()
 	r.Use(s.instrument)
@@ -81,7 +80,7 @@ func New(o Options) *Server {
 	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
-	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	r.Handle("/metrics", promhttp.HandlerFor(o.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
 	if o.Extra != nil {
 		o.Extra(r)
 	}

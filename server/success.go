@@ -134,11 +134,11 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		case errs.Unavailable, errs.BadGateway, errs.Internal:
 			outcome = "error"
 		}
-		s.metrics.success.WithLabelValues(outcome).Inc()
+		s.Metrics.success.WithLabelValues(outcome).Inc()
 		s.jsonError(w, r, err, append(log, zap.String("outcome", outcome))...)
 		return
 	}
-	s.metrics.success.WithLabelValues("verified").Inc()
+	s.Metrics.success.WithLabelValues("verified").Inc()
 	s.Logger.Info("success", append(log,
 		zap.String("rule", res.Rule),
 		zap.String("outcome", "verified"),

@@ -60,7 +60,7 @@ func TestSuccessAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t)
 			ts.Success = checkerFunc(func(r success.Request) (success.Result, error) { got = r; return tt.result, tt.err })
-			ts.Registry = nil
+			ts.Metrics = nil
 			ts.Server = New(ts.Options)
 			r := httptest.NewRequest(tt.method, "/success", strings.NewReader(tt.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/config"
+)
+
+// reloadConfig is a config file whose SAS lifetime, alice's token variable
+// and active key can be changed.
+func reloadConfig(az *azurite.Server, lifetime, aliceEnv, activeKey string) string {
+	k1, k2 := ", active: true", ""
+	if activeKey == "key2" {
+		k1, k2 = "", ", active: true"
+	}
+	return fmt.Sprintf(`
+storage:
+  account: %s
+  endpoint: %q
+  keys:
+    - {name: key1, env: TEST_STORAGE_KEY%s}
+    - {name: key2, env: TEST_STORAGE_KEY%s}
+auth: {tokens: [{user: alice, token_env: %s}]}
+sas: {lifetime: %s}
+rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}]
+`, az.Account(), az.Endpoint(), k1, k2, aliceEnv, lifetime)
+}
+
+type reloadFixture struct {
+	az   *azurite.Server
+	path string
+	rl   *reloader
+	http *httptest.Server
+}
+
+func newReloadFixture(t *testing.T) *reloadFixture {
+	t.Helper()
+	az := azurite.ForTest(t, "uploads")
+	t.Setenv("TEST_STORAGE_KEY", az.Key())
+	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
+	t.Setenv("TEST_ALICE_TOKEN2", "alice-second-token-0123456789")
+	path := filepath.Join(t.TempDir(), "blobvalet.yaml")
+	f := &reloadFixture{az: az, path: path}
+	f.write(t, reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1"))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rl, err = newReloader(context.Background(), path, cfg, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.http = httptest.NewServer(f.rl)
+	t.Cleanup(f.http.Close)
+	return f
+}
+
+func (f *reloadFixture) write(t *testing.T, text string) {
+	t.Helper()
+	// Write then rename, as editors and config managers do.
+	tmp := f.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sas asks for a SAS and returns the status and the SAS query.
+func (f *reloadFixture) sas(token string) (int, url.Values, error) {
+	bloburi := f.az.Endpoint() + "/uploads/users/alice/x.txt"
+	req, _ := http.NewRequest("GET", f.http.URL+"/sas?bloburi="+url.QueryEscape(bloburi)+"&_method=PUT", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, nil, nil
+	}
+	u, err := url.Parse(string(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	return 200, u.Query(), nil
+}
+
+// TestReloadUnderLoad reloads several times while requests stream in: none
+// fails, and the new configuration takes effect.
+func TestReloadUnderLoad(t *testing.T) {
+	f := newReloadFixture(t)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failures []string
+		lifetime = map[string]int{}
+		stop     = make(chan struct{})
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, q, err := f.sas(aliceToken)
+				mu.Lock()
+				if err != nil || code != 200 {
+					failures = append(failures, fmt.Sprintf("status %d, %v", code, err))
+				} else {
+					se, _ := time.Parse(time.RFC3339, q.Get("se"))
+					if time.Until(se) > 6*time.Minute {
+						lifetime["10m"]++
+					} else {
+						lifetime["5m"]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range 6 {
+		l := []string{"5m", "10m"}[i%2]
+		f.write(t, reloadConfig(f.az, l, "TEST_ALICE_TOKEN", "key1"))
+		if err := f.rl.reload(context.Background()); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed during reloads, e.g. %s", len(failures), failures[0])
+	}
+	if lifetime["5m"] == 0 || lifetime["10m"] == 0 {
+		t.Errorf("reloads did not take effect: %v", lifetime)
+	}
+}
+
+func TestReloadBrokenFileChangesNothing(t *testing.T) {
+	f := newReloadFixture(t)
+	for _, broken := range []string{
+		"storage: [not, a, mapping\n",
+		reloadConfig(f.az, "10m", "TEST_UNSET_TOKEN", "key1"),
+		strings.Replace(reloadConfig(f.az, "10m", "TEST_ALICE_TOKEN", "key1"), "container: uploads", "container: missing", 1),
+	} {
+		f.write(t, broken)
+		if err := f.rl.reload(context.Background()); err == nil {
+			t.Fatalf("reload of a broken file succeeded:\n%s", broken)
+		}
+		if code, _, err := f.sas(aliceToken); code != 200 {
+			t.Fatalf("after a failed reload: %d %v", code, err)
+		}
+	}
+}
+
+// TestReloadRotatesTokensAndKeys swaps alice's token and the active key
+// without a restart.
+func TestReloadRotatesTokensAndKeys(t *testing.T) {
+	f := newReloadFixture(t)
+	f.write(t, reloadConfig(f.az, "10m", "TEST_ALICE_TOKEN2", "key2"))
+	if err := f.rl.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := f.sas(aliceToken); code != 401 {
+		t.Errorf("old token after rotation = %d, want 401", code)
+	}
+	code, q, err := f.sas("alice-second-token-0123456789")
+	if code != 200 {
+		t.Fatalf("new token = %d %v", code, err)
+	}
+	uri := f.az.Endpoint() + "/uploads/users/alice/x.txt?" + q.Encode()
+	if code := browser(t, "PUT", uri, putBlobHeaders("text/plain", "x.txt"), []byte("rotated")); code != 201 {
+		t.Fatalf("upload with a SAS signed by the new key = %d", code)
+	}
+}
+
+// TestSIGHUPReloads sends the process a real SIGHUP while "blobvalet serve"
+// runs.
+func TestSIGHUPReloads(t *testing.T) {
+	az := azurite.ForTest(t, "uploads")
+	t.Setenv("TEST_STORAGE_KEY", az.Key())
+	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
+	path := filepath.Join(t.TempDir(), "blobvalet.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"serve", "--config", path}, io.Discard, &stderr) }()
+	waitFor := func(s string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(stderr.String(), s) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("no %q in the log:\n%s", s, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(`"listening"`)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+reloadConfig(az, "5m", "TEST_ALICE_TOKEN", "key2")), 0o600)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(`"configuration reloaded"`)
+	if !strings.Contains(stderr.String(), `"key":"key2"`) {
+		t.Errorf("reload did not switch to key2:\n%s", stderr.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
