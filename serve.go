@@ -138,7 +138,10 @@ func (rl *reloader) reload(ctx context.Context) error {
 	if err == nil {
 		var srv *server.Server
 		if srv, err = newServer(ctx, cfg, rl.log, rl.extra, rl.metrics); err == nil {
-			rl.current.Store(srv)
+			old := rl.current.Swap(srv)
+			if c, ok := old.Auth.(io.Closer); ok {
+				c.Close()
+			}
 			if cfg.Listen != rl.listen {
 				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))
 			}
@@ -194,6 +197,10 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	if err != nil {
 		return nil, err
 	}
+	auth, err := authn.New(ctx, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Storage.EmulatorCompat {
 		log.Warn("EMULATOR COMPATIBILITY MODE: every PUT SAS grants create+write, so overwrite: false is NOT enforced. " +
 			"Azurite refuses create-only SAS for chunked uploads. Never use this against real storage.")
@@ -205,7 +212,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 		zap.Int("rules", len(cfg.Policy().Rules())))
 	return server.New(server.Options{
 		Logger:         log,
-		Auth:           authn.New(cfg.Auth),
+		Auth:           auth,
 		Policy:         cfg.Policy(),
 		Resolver:       cfg.Resolver(),
 		Signer:         signer,

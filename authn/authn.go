@@ -1,8 +1,10 @@
-// Package authn finds out who is calling: a static bearer token, or an
-// identity header set by a trusted reverse proxy.
+// Package authn finds out who is calling: a static bearer token, a JSON Web
+// Token from an identity provider, or an identity header set by a trusted
+// reverse proxy.
 package authn
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"net"
@@ -23,10 +25,14 @@ var (
 type Authenticator struct {
 	tokens  map[[sha256.Size]byte]authz.User
 	trusted *config.TrustedHeader
+	jwt     *JWTVerifier
+	cookie  string
 }
 
-// New returns an Authenticator for the configured tokens and trusted header.
-func New(auth config.Auth) *Authenticator {
+// New returns an Authenticator for the configured tokens, JWTs and trusted
+// header. With auth.jwt from an OIDC issuer it runs discovery, so it can
+// fail; Close stops its key refresh.
+func New(ctx context.Context, auth config.Auth) (*Authenticator, error) {
 	a := &Authenticator{
 		tokens:  make(map[[sha256.Size]byte]authz.User, len(auth.Tokens)),
 		trusted: auth.TrustedHeader,
@@ -34,8 +40,26 @@ func New(auth config.Auth) *Authenticator {
 	for _, t := range auth.Tokens {
 		a.tokens[sha256.Sum256([]byte(t.Secret()))] = authz.User{ID: t.User, Groups: t.Groups}
 	}
-	return a
+	if auth.JWT != nil {
+		v, err := NewJWTVerifier(ctx, *auth.JWT, nil)
+		if err != nil {
+			return nil, err
+		}
+		a.jwt, a.cookie = v, auth.JWT.Cookie
+	}
+	return a, nil
 }
+
+// Close releases what New started.
+func (a *Authenticator) Close() error {
+	if a.jwt != nil {
+		a.jwt.Close()
+	}
+	return nil
+}
+
+// JWT returns the token verifier, or nil.
+func (a *Authenticator) JWT() *JWTVerifier { return a.jwt }
 
 // Authenticate returns the caller. A bearer token wins over a trusted header;
 // identity headers from a connection that is not a trusted proxy are ignored.
@@ -47,11 +71,19 @@ func (a *Authenticator) Authenticate(r *http.Request) (authz.User, error) {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return authz.User{}, ErrBadCredential
 		}
-		u, ok := a.tokens[sha256.Sum256([]byte(strings.TrimSpace(token)))]
-		if !ok {
-			return authz.User{}, ErrBadCredential
+		token = strings.TrimSpace(token)
+		if u, ok := a.tokens[sha256.Sum256([]byte(token))]; ok {
+			return u, nil
 		}
-		return u, nil
+		if a.jwt != nil {
+			return a.jwt.Verify(r.Context(), token)
+		}
+		return authz.User{}, ErrBadCredential
+	}
+	if a.jwt != nil {
+		if tok := tokenFrom(r, a.cookie); tok != "" {
+			return a.jwt.Verify(r.Context(), tok)
+		}
 	}
 	if th := a.trusted; th != nil {
 		id := r.Header.Get(th.User)

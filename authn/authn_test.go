@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"slices"
@@ -22,7 +23,10 @@ rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg.Auth)
+	a, err := New(context.Background(), cfg.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		header  map[string]string

@@ -99,6 +99,81 @@ type Auth struct {
 	Tokens []Token `yaml:"tokens"`
 	// TrustedHeader takes the identity from headers set by a reverse proxy.
 	TrustedHeader *TrustedHeader `yaml:"trusted_header"`
+	// JWT verifies JSON Web Tokens from an identity provider.
+	JWT *JWT `yaml:"jwt"`
+}
+
+// JWT configures JSON Web Token authentication. The keys come from OIDC
+// discovery at Issuer, or from JWKSURL, or are one HS256 shared secret.
+type JWT struct {
+	// Issuer is the expected iss claim, and the OIDC discovery URL's base.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL, if set, is the key set's URL instead of discovery.
+	JWKSURL string `yaml:"jwks_url"`
+	// HS256SecretEnv names the environment variable holding an HS256 secret
+	// of at least 32 bytes, for applications that mint their own tokens.
+	HS256SecretEnv string `yaml:"hs256_secret_env"`
+	// HS256SecretFile names a file holding that secret.
+	HS256SecretFile string `yaml:"hs256_secret_file"`
+	// Audience is the aud value tokens must carry.
+	Audience string `yaml:"audience"`
+	// Leeway allows for clock skew on exp and nbf. Default 30s, at most 5m.
+	Leeway Duration `yaml:"leeway"`
+	// UserClaim is the claim holding the user id. Default sub.
+	UserClaim string `yaml:"user_claim"`
+	// GroupsClaim is the claim holding the groups (a list, or a space- or
+	// comma-separated string), e.g. groups or roles.
+	GroupsClaim string `yaml:"groups_claim"`
+	// Cookie names a cookie to read the token from, for same-origin pages.
+	Cookie string `yaml:"cookie"`
+	// CacheSize bounds the number of verified tokens remembered. Default 10000.
+	CacheSize int `yaml:"cache_size"`
+
+	hs256 []byte
+}
+
+// HS256Secret returns the shared secret read at load time, or nil.
+func (j *JWT) HS256Secret() []byte { return j.hs256 }
+
+func (j *JWT) complete(p *problems, getenv func(string) string) {
+	if u, err := url.Parse(j.Issuer); err != nil || j.Issuer == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		p.add("auth.jwt.issuer", "required: the issuer URL that tokens carry in iss, e.g. https://login.example.com/")
+	}
+	if j.Audience == "" {
+		p.add("auth.jwt.audience", "required: the aud value your identity provider puts in tokens for blobvalet")
+	}
+	if j.HS256SecretEnv != "" || j.HS256SecretFile != "" {
+		if j.JWKSURL != "" {
+			p.add("auth.jwt", "set jwks_url or an HS256 secret, not both")
+		}
+		secret, err := readSecret(j.HS256SecretEnv, j.HS256SecretFile, getenv)
+		if err != nil {
+			p.add("auth.jwt", "%v", err)
+		} else if len(secret) < 32 {
+			p.add("auth.jwt", "the HS256 secret in %s is shorter than 32 bytes", secretSource(j.HS256SecretEnv, j.HS256SecretFile))
+		}
+		j.hs256 = []byte(secret)
+	}
+	if j.JWKSURL != "" {
+		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add("auth.jwt.jwks_url", "want an absolute URL, got %q", j.JWKSURL)
+		}
+	}
+	switch l := time.Duration(j.Leeway); {
+	case l == 0:
+		j.Leeway = Duration(30 * time.Second)
+	case l < 0 || l > 5*time.Minute:
+		p.add("auth.jwt.leeway", "want between 0s and 5m, got %v", l)
+	}
+	if j.UserClaim == "" {
+		j.UserClaim = "sub"
+	}
+	switch {
+	case j.CacheSize == 0:
+		j.CacheSize = 10000
+	case j.CacheSize < 0:
+		p.add("auth.jwt.cache_size", "want a positive number, got %d", j.CacheSize)
+	}
 }
 
 // Token is a static bearer token (Authorization: Bearer <token>).
@@ -428,8 +503,11 @@ func (a *Auth) complete(p *problems, getenv func(string) string) {
 			th.nets = append(th.nets, n)
 		}
 	}
-	if len(a.Tokens) == 0 && a.TrustedHeader == nil {
-		p.add("auth", "no way to authenticate: set auth.tokens or auth.trusted_header")
+	if a.JWT != nil {
+		a.JWT.complete(p, getenv)
+	}
+	if len(a.Tokens) == 0 && a.TrustedHeader == nil && a.JWT == nil {
+		p.add("auth", "no way to authenticate: set auth.tokens, auth.jwt or auth.trusted_header")
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http/httptest"
 	"net/url"
@@ -59,11 +60,15 @@ func newTestServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth, err := authn.New(context.Background(), cfg.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
 	core, logs := observer.New(zap.DebugLevel)
 	ts := &testServer{logs: logs, now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	ts.Server = New(Options{
 		Logger:      zap.New(core),
-		Auth:        authn.New(cfg.Auth),
+		Auth:        auth,
 		Policy:      cfg.Policy(),
 		Resolver:    cfg.Resolver(),
 		Signer:      signer,
