@@ -139,8 +139,10 @@ func (rl *reloader) reload(ctx context.Context) error {
 		var srv *server.Server
 		if srv, err = newServer(ctx, cfg, rl.log, rl.extra, rl.metrics); err == nil {
 			old := rl.current.Swap(srv)
-			if c, ok := old.Auth.(io.Closer); ok {
-				c.Close()
+			for _, part := range []any{old.Auth, old.Signer} {
+				if c, ok := part.(io.Closer); ok {
+					c.Close()
+				}
 			}
 			if cfg.Listen != rl.listen {
 				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))
@@ -189,11 +191,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	if err := checkStorage(cctx, client, cfg.Storage, containers); err != nil {
 		return nil, err
 	}
-	cred, err := cfg.Storage.SharedKeyCredential()
-	if err != nil {
-		return nil, fmt.Errorf("storage key: %w", err)
-	}
-	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, config.IsLoopback(cfg.Storage.Endpoint))
+	signer, ready, err := newSigner(ctx, cfg, client)
 	if err != nil {
 		return nil, err
 	}
@@ -219,18 +217,43 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 		Lifetime:       time.Duration(cfg.SAS.Lifetime),
 		EmulatorCompat: cfg.Storage.EmulatorCompat,
 		CORSOrigins:    cfg.CORSOrigins,
-		Ready:          readiness(client, containers),
+		Ready:          ready,
 		Success:        newChecker(cfg, client, signer),
 		Extra:          extra,
 		Metrics:        metrics,
 	}), nil
 }
 
+// newSigner returns the SAS signer for the configured credential, and the
+// readiness check that goes with it.
+func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) (server.Signer, func(context.Context) error, error) {
+	storageReady := readiness(client)
+	allowHTTP := config.IsLoopback(cfg.Storage.Endpoint)
+	if cfg.Storage.Credential == config.CredentialAzureAD {
+		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
+		if err := d.Start(ctx); err != nil {
+			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, shortError(err))
+		}
+		return d, func(ctx context.Context) error {
+			if err := d.Ready(); err != nil {
+				return err
+			}
+			return storageReady(ctx)
+		}, nil
+	}
+	cred, err := cfg.Storage.SharedKeyCredential()
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage key: %w", err)
+	}
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, allowHTTP)
+	return signer, storageReady, err
+}
+
 // thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid.
 const thumbnailLifetime = time.Hour
 
 // newChecker assembles the upload-success check from the configuration.
-func newChecker(cfg *config.Config, client *service.Client, signer *sas.Signer) *success.Checker {
+func newChecker(cfg *config.Config, client *service.Client, signer server.Signer) *success.Checker {
 	notifier := func(w *config.Webhook) *success.Notifier {
 		if w == nil {
 			return nil
@@ -274,6 +297,9 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 		var re *azcore.ResponseError
 		switch {
 		case errors.As(err, &re) && re.StatusCode == http.StatusForbidden:
+			if st.Credential == config.CredentialAzureAD {
+				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%s)", st.Account, st.Endpoint, shortError(err))
+			}
 			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key", st.Account, st.Endpoint, st.KeyName())
 		case ctx.Err() != nil || isNetError(err):
 			return fmt.Errorf("storage endpoint %s did not answer: check storage.endpoint and the network (%v)", st.Endpoint, shortError(err))
@@ -306,7 +332,7 @@ func shortError(err error) string {
 
 // readiness returns a check that storage still answers, cached for a few
 // seconds so that probes do not load the account.
-func readiness(client *service.Client, containers []string) func(context.Context) error {
+func readiness(client *service.Client) func(context.Context) error {
 	const ttl = 5 * time.Second
 	var (
 		mu      sync.Mutex

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -47,11 +49,20 @@ type Options struct {
 	Port int
 	// Log receives Azurite's own output; nil discards it.
 	Log io.Writer
+	// CertFile and KeyFile, both PEM, serve HTTPS instead of HTTP.
+	CertFile, KeyFile string
+	// OAuth accepts bearer tokens ("--oauth basic": checked for form,
+	// issuer, audience and time, not signature). It needs HTTPS.
+	OAuth bool
+	// HTTPClient, if set, is the transport of Client(); with HTTPS it must
+	// trust CertFile.
+	HTTPClient *http.Client
 }
 
 // Server is a running Azurite blob service.
 type Server struct {
 	cmd      *exec.Cmd
+	scheme   string
 	port     int
 	client   *service.Client
 	out      *tail
@@ -86,6 +97,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		// The SDK sends a newer x-ms-version than Azurite knows.
 		"--skipApiVersionCheck",
 	}
+	scheme := "http"
+	if opts.CertFile != "" {
+		scheme = "https"
+		args = append(args, "--cert", opts.CertFile, "--key", opts.KeyFile)
+	}
+	if opts.OAuth {
+		args = append(args, "--oauth", "basic")
+	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("azurite: data dir: %w", err)
@@ -106,7 +125,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("azurite: start %s: %w (install Node.js and npm, or set AZURITE_BIN)", bin, err)
 	}
-	s := &Server{cmd: cmd, port: port, out: out, done: make(chan struct{})}
+	s := &Server{cmd: cmd, scheme: scheme, port: port, out: out, done: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.done)
@@ -116,7 +135,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.Stop()
 		return nil, err
 	}
-	if s.client, err = service.NewClientWithSharedKeyCredential(s.Endpoint()+"/", cred, nil); err != nil {
+	var copts *service.ClientOptions
+	if opts.HTTPClient != nil {
+		copts = &service.ClientOptions{ClientOptions: policy.ClientOptions{Transport: opts.HTTPClient}}
+	}
+	if s.client, err = service.NewClientWithSharedKeyCredential(s.Endpoint()+"/", cred, copts); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -147,10 +170,14 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// Endpoint returns the blob service URL, http://127.0.0.1:PORT/devstoreaccount1.
+// Endpoint returns the blob service URL, http://127.0.0.1:PORT/devstoreaccount1
+// (https with a certificate).
 func (s *Server) Endpoint() string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.port) + "/" + account
+	return s.scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/" + account
 }
+
+// Port returns the port Azurite listens on.
+func (s *Server) Port() int { return s.port }
 
 // Account returns the emulator's account name.
 func (s *Server) Account() string { return account }

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"go.yaml.in/yaml/v3"
@@ -71,6 +73,11 @@ type Storage struct {
 	KeyFile string `yaml:"key_file"`
 	// Keys lists several keys for rotation; the one marked active signs.
 	Keys []Key `yaml:"keys"`
+	// Credential is shared_key (the default: key_env, key_file or keys) or
+	// azuread: no key at all; blobvalet authenticates with Microsoft Entra ID
+	// (environment, workload identity, managed identity, Azure CLI) and signs
+	// user delegation SAS.
+	Credential string `yaml:"credential"`
 	// EmulatorCompat grants create+write for PUT even where a rule says
 	// overwrite: false, because Azurite refuses create-only SAS for chunked
 	// uploads. Allowed only on a loopback endpoint; overwrite protection is
@@ -79,6 +86,22 @@ type Storage struct {
 
 	keyName string
 	key     []byte
+
+	token      azcore.TokenCredential
+	clientOpts *service.ClientOptions
+}
+
+// Credential types.
+const (
+	CredentialSharedKey = "shared_key"
+	CredentialAzureAD   = "azuread"
+)
+
+// UseTokenCredential makes an azuread configuration use cred instead of
+// the default Azure credential chain, and opts for its clients. For tests
+// and embedding.
+func (s *Storage) UseTokenCredential(cred azcore.TokenCredential, opts *service.ClientOptions) {
+	s.token, s.clientOpts = cred, opts
 }
 
 // Key is one shared key of the storage account.
@@ -409,6 +432,19 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 	if s.EmulatorCompat && !IsLoopback(s.Endpoint) {
 		p.add("storage.emulator_compat", "allowed only for an emulator on a loopback endpoint; %q is not one", s.Endpoint)
 	}
+	switch s.Credential {
+	case "", CredentialSharedKey:
+		s.Credential = CredentialSharedKey
+	case CredentialAzureAD:
+		if s.KeyEnv != "" || s.KeyFile != "" || len(s.Keys) > 0 {
+			p.add("storage", "credential azuread uses no account key: remove key_env, key_file and keys")
+		}
+		s.keyName = "user delegation"
+		return
+	default:
+		p.add("storage.credential", "want shared_key or azuread, got %q", s.Credential)
+		return
+	}
 	keys := s.Keys
 	if s.KeyEnv != "" || s.KeyFile != "" {
 		if len(keys) > 0 {
@@ -456,13 +492,25 @@ func (s *Storage) SharedKeyCredential() (*azblob.SharedKeyCredential, error) {
 	return azblob.NewSharedKeyCredential(s.Account, base64.StdEncoding.EncodeToString(s.key))
 }
 
-// NewServiceClient returns a Blob service client that uses the active key.
+// NewServiceClient returns a Blob service client that uses the active key,
+// or Entra ID with credential azuread.
 func (s *Storage) NewServiceClient() (*service.Client, error) {
+	if s.Credential == CredentialAzureAD {
+		cred := s.token
+		if cred == nil {
+			c, err := azidentity.NewDefaultAzureCredential(nil)
+			if err != nil {
+				return nil, fmt.Errorf("storage.credential azuread: %w", err)
+			}
+			cred = c
+		}
+		return service.NewClient(s.Endpoint+"/", cred, s.clientOpts)
+	}
 	cred, err := s.SharedKeyCredential()
 	if err != nil {
 		return nil, err
 	}
-	return service.NewClientWithSharedKeyCredential(s.Endpoint+"/", cred, nil)
+	return service.NewClientWithSharedKeyCredential(s.Endpoint+"/", cred, s.clientOpts)
 }
 
 func (a *Auth) complete(p *problems, getenv func(string) string) {
