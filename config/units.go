@@ -71,8 +71,8 @@ func (b ByteSize) String() string {
 	return FormatSize(int64(b))
 }
 
-// FormatSize formats a byte count for people: "512 B", "12.4 MB" style is
-// used by the upload-success messages, binary units for limits.
+// FormatSize formats a byte count in binary units, as limits are written:
+// "512 B", "10 MiB", "1.5 GiB".
 func FormatSize(n int64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
 	f := float64(n)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
 )
 
@@ -204,7 +205,7 @@ type RuleViolation struct {
 // allowed.
 func Violation(c authz.Constraints, name blobref.Name, p Props, head []byte) *RuleViolation {
 	if c.MaxSize > 0 && p.Size > c.MaxSize {
-		return &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", decimalSize(p.Size), binarySize(c.MaxSize))}
+		return &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", decimalSize(p.Size), config.FormatSize(c.MaxSize))}
 	}
 	if !c.AllowsName(string(name)) {
 		return &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
@@ -253,22 +254,6 @@ func decimalSize(n int64) string {
 		return fmt.Sprintf("%d B", n)
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
-}
-
-// binarySize formats a limit as written in the configuration.
-func binarySize(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	s := fmt.Sprintf("%.1f", f)
-	s = strings.TrimSuffix(s, ".0")
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return s + " " + units[i]
 }
 
 func meta(md map[string]string, key string) string {
