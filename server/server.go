@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/handlers"
@@ -102,8 +103,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cors() func(http.Handler) http.Handler {
+	// An explicit validator: gorilla/handlers allows every origin when its
+	// list is empty, and blobvalet with no cors_origins must allow none.
 	opts := []handlers.CORSOption{
-		handlers.AllowedOrigins(s.CORSOrigins),
+		handlers.AllowedOriginValidator(func(origin string) bool {
+			for _, o := range s.CORSOrigins {
+				if o == "*" || strings.EqualFold(o, origin) {
+					return true
+				}
+			}
+			return false
+		}),
 		handlers.AllowedMethods([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch}),
 		handlers.AllowedHeaders([]string{"Authorization", "Content-Type", "X-Requested-With", "Cache-Control", RequestIDHeader}),
 		handlers.ExposedHeaders([]string{RequestIDHeader}),

@@ -247,6 +247,13 @@ func TestCORS(t *testing.T) {
 	if w := pre("https://evil.example.com"); w.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("other origin allowed: %v", w.Header())
 	}
+	// No cors_origins means no origin at all, not every origin.
+	ts.CORSOrigins = nil
+	ts.Metrics = nil
+	ts.Server = New(ts.Options)
+	if w := pre("https://app.example.com"); w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("origin allowed with no cors_origins: %v", w.Header())
+	}
 }
 
 func TestHealthAndMetrics(t *testing.T) {
