@@ -113,7 +113,7 @@ type keylessFixture struct {
 
 func newKeyless(t *testing.T) *keylessFixture {
 	t.Helper()
-	azurite.ForTest(t).Stop() // Azurite can be had, or the test skips or fails as ForTest says
+	azurite.Require(t)
 	certFile, keyFile, pool := tlsFiles(t)
 	client := loopbackClient(pool)
 	az, err := azurite.Start(context.Background(), azurite.Options{CertFile: certFile, KeyFile: keyFile, OAuth: true, HTTPClient: client})

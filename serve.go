@@ -191,12 +191,13 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	if err := checkStorage(cctx, client, cfg.Storage, containers); err != nil {
 		return nil, err
 	}
-	signer, ready, err := newSigner(ctx, cfg, client)
+	auth, err := authn.New(ctx, cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authn.New(ctx, cfg.Auth)
+	signer, ready, err := newSigner(ctx, cfg, client)
 	if err != nil {
+		auth.Close()
 		return nil, err
 	}
 	if cfg.Storage.EmulatorCompat {

@@ -61,8 +61,7 @@ func TestStartStop(t *testing.T) {
 }
 
 func TestDataDirKeepsBlobs(t *testing.T) {
-	s := ForTest(t, "ccc")
-	s.Stop() // only to learn that Azurite can be had
+	Require(t)
 	dir := t.TempDir()
 	port := freePortT(t)
 	start := func() *Server {
@@ -108,7 +107,7 @@ func TestBadBin(t *testing.T) {
 }
 
 func TestInstallIsIdempotent(t *testing.T) {
-	ForTest(t).Stop() // installs, or skips/fails as ForTest does
+	Require(t)
 	if os.Getenv("AZURITE_BIN") != "" {
 		t.Skip("AZURITE_BIN is set: Install is not used")
 	}
