@@ -61,7 +61,7 @@ func newReloadFixture(t *testing.T) *reloadFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.rl, err = newReloader(context.Background(), path, cfg, zap.NewNop(), nil)
+	f.rl, err = newReloader(context.Background(), path, cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

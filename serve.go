@@ -74,7 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", zap.String("listen", cfg.Listen), zap.Error(err))
 		return 1
 	}
-	rl, err := newReloader(ctx, *path, cfg, log, nil)
+	rl, err := newReloader(ctx, *path, cfg, log)
 	if err != nil {
 		ln.Close()
 		log.Error("blobvalet cannot start", zap.Error(err))
@@ -106,16 +106,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 type reloader struct {
 	path    string
 	log     *zap.Logger
-	extra   func(*mux.Router)
 	metrics *server.Metrics
 	mu      sync.Mutex // one reload at a time
 	listen  string
 	current atomic.Pointer[server.Server]
 }
 
-func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.Logger, extra func(*mux.Router)) (*reloader, error) {
-	rl := &reloader{path: path, log: log, extra: extra, metrics: server.NewMetrics(prometheus.NewRegistry()), listen: cfg.Listen}
-	srv, err := newServer(ctx, cfg, log, extra, rl.metrics)
+func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.Logger) (*reloader, error) {
+	rl := &reloader{path: path, log: log, metrics: server.NewMetrics(prometheus.NewRegistry()), listen: cfg.Listen}
+	srv, err := newServer(ctx, cfg, log, nil, rl.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +136,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 	cfg, err := config.Load(rl.path)
 	if err == nil {
 		var srv *server.Server
-		if srv, err = newServer(ctx, cfg, rl.log, rl.extra, rl.metrics); err == nil {
+		if srv, err = newServer(ctx, cfg, rl.log, nil, rl.metrics); err == nil {
 			old := rl.current.Swap(srv)
 			for _, part := range []any{old.Auth, old.Signer} {
 				if c, ok := part.(io.Closer); ok {
