@@ -138,10 +138,8 @@ func (rl *reloader) reload(ctx context.Context) error {
 		var srv *server.Server
 		if srv, err = newServer(ctx, cfg, rl.log, nil, rl.metrics); err == nil {
 			old := rl.current.Swap(srv)
-			for _, part := range []any{old.Auth, old.Signer} {
-				if c, ok := part.(io.Closer); ok {
-					c.Close()
-				}
+			if c, ok := old.Signer.(io.Closer); ok {
+				c.Close()
 			}
 			if cfg.Listen != rl.listen {
 				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))
@@ -196,7 +194,6 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	}
 	signer, ready, err := newSigner(ctx, cfg, client)
 	if err != nil {
-		auth.Close()
 		return nil, err
 	}
 	if cfg.Storage.EmulatorCompat {

@@ -31,7 +31,7 @@ type Authenticator struct {
 
 // New returns an Authenticator for the configured tokens, JWTs and trusted
 // header. With auth.jwt from an OIDC issuer it runs discovery, so it can
-// fail; Close stops its key refresh.
+// fail.
 func New(ctx context.Context, auth config.Auth) (*Authenticator, error) {
 	a := &Authenticator{
 		tokens:  make(map[[sha256.Size]byte]authz.User, len(auth.Tokens)),
@@ -48,14 +48,6 @@ func New(ctx context.Context, auth config.Auth) (*Authenticator, error) {
 		a.jwt, a.cookie = v, auth.JWT.Cookie
 	}
 	return a, nil
-}
-
-// Close releases what New started.
-func (a *Authenticator) Close() error {
-	if a.jwt != nil {
-		a.jwt.Close()
-	}
-	return nil
 }
 
 // JWT returns the token verifier, or nil.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,8 +22,9 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 )
 
-// keyRefresh is how often the issuer's keys are fetched anew, besides
-// whenever a token names a key id that is not known yet.
+// keyRefresh is how old the issuer's keys may get before a request fetches
+// them anew; a token naming a key id not known yet also does, at most once
+// every unknownKidInterval.
 const keyRefresh = 15 * time.Minute
 
 // asymmetricAlgs are the algorithms accepted from an issuer's key set. An
@@ -39,9 +41,7 @@ type JWTVerifier struct {
 
 	cache    *tokenCache
 	verified atomic.Int64
-
-	stop chan struct{}
-	once sync.Once
+	keys     *jwksKeySet // nil with HS256
 }
 
 // Verifications returns how many token signatures were checked.
@@ -53,7 +53,7 @@ func NewJWTVerifier(ctx context.Context, cfg config.JWT, now func() time.Time) (
 	if now == nil {
 		now = time.Now
 	}
-	v := &JWTVerifier{cfg: cfg, now: now, cache: newTokenCache(cfg.CacheSize), stop: make(chan struct{})}
+	v := &JWTVerifier{cfg: cfg, now: now, cache: newTokenCache(cfg.CacheSize)}
 	switch {
 	case cfg.HS256Secret() != nil:
 		v.verify = v.verifyHS256
@@ -72,31 +72,15 @@ func NewJWTVerifier(ctx context.Context, cfg config.JWT, now func() time.Time) (
 			}
 			jwksURL = meta.JWKSURL
 		}
-		// The key set outlives the start context: it is refreshed later.
-		bg := context.WithoutCancel(ctx)
-		var current atomic.Pointer[oidc.IDTokenVerifier]
-		newVerifier := func() *oidc.IDTokenVerifier {
-			return oidc.NewVerifier(cfg.Issuer, oidc.NewRemoteKeySet(bg, jwksURL), &oidc.Config{
-				ClientID:             cfg.Audience,
-				SupportedSigningAlgs: asymmetricAlgs,
-				SkipExpiryCheck:      true, // checked below, with the configured leeway
-			})
-		}
-		current.Store(newVerifier())
-		go func() {
-			t := time.NewTicker(keyRefresh)
-			defer t.Stop()
-			for {
-				select {
-				case <-v.stop:
-					return
-				case <-t.C:
-					current.Store(newVerifier())
-				}
-			}
-		}()
+		keys := &jwksKeySet{url: jwksURL, client: http.DefaultClient, now: now}
+		idv := oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{
+			ClientID:             cfg.Audience,
+			SupportedSigningAlgs: asymmetricAlgs,
+			SkipExpiryCheck:      true, // checked below, with the configured leeway
+		})
+		v.keys = keys
 		v.verify = func(ctx context.Context, raw string) ([]byte, error) {
-			tok, err := current.Load().Verify(ctx, raw)
+			tok, err := idv.Verify(ctx, raw)
 			if err != nil {
 				return nil, err
 			}
@@ -110,8 +94,15 @@ func NewJWTVerifier(ctx context.Context, cfg config.JWT, now func() time.Time) (
 	return v, nil
 }
 
-// Close stops the periodic key refresh.
-func (v *JWTVerifier) Close() { v.once.Do(func() { close(v.stop) }) }
+// KeyFetches returns how many times the issuer's key set was fetched.
+func (v *JWTVerifier) KeyFetches() int {
+	if v.keys == nil {
+		return 0
+	}
+	v.keys.mu.Lock()
+	defer v.keys.mu.Unlock()
+	return v.keys.fetches
+}
 
 func (v *JWTVerifier) verifyHS256(_ context.Context, raw string) ([]byte, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.HS256})
@@ -251,6 +242,89 @@ func (c *tokenCache) put(k [sha256.Size]byte, u authz.User, exp, now time.Time) 
 		}
 	}
 	c.m[k] = cached{user: u, exp: exp}
+}
+
+// unknownKidInterval is how often a token naming a key id not seen yet may
+// make the key set be fetched again.
+const unknownKidInterval = 30 * time.Second
+
+// jwksKeySet is an issuer's key set, fetched at most every keyRefresh, and
+// again when a token names an unknown key id, but then at most once every
+// unknownKidInterval: a flood of forged tokens with made-up key ids must not
+// become a flood of requests to the issuer.
+type jwksKeySet struct {
+	url    string
+	client *http.Client
+	now    func() time.Time
+
+	mu        sync.Mutex
+	keys      map[string]jose.JSONWebKey
+	fetched   time.Time // when keys were fetched
+	attempted time.Time // when a fetch was last tried
+	fetches   int
+}
+
+// VerifySignature implements oidc.KeySet.
+func (k *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	tok, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil || len(tok.Signatures) != 1 {
+		return nil, errors.New("malformed token")
+	}
+	kid := tok.Signatures[0].Header.KeyID
+	key, err := k.key(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	return tok.Verify(key)
+}
+
+func (k *jwksKeySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	key, ok := k.keys[kid]
+	stale := now.Sub(k.fetched) >= keyRefresh
+	if (!ok || stale) && now.Sub(k.attempted) >= unknownKidInterval {
+		k.attempted = now
+		if err := k.fetch(ctx); err != nil && !ok {
+			return jose.JSONWebKey{}, err
+		}
+		key, ok = k.keys[kid]
+	}
+	if !ok {
+		return jose.JSONWebKey{}, fmt.Errorf("unknown key id %q", kid)
+	}
+	return key, nil
+}
+
+func (k *jwksKeySet) fetch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	if err != nil {
+		return err
+	}
+	k.fetches++
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch keys: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch keys: %s answered %d", k.url, resp.StatusCode)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return fmt.Errorf("fetch keys: %w", err)
+	}
+	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
+	for _, key := range set.Keys {
+		if key.Use == "" || key.Use == "sig" {
+			keys[key.KeyID] = key
+		}
+	}
+	k.keys, k.fetched = keys, k.now()
+	return nil
 }
 
 // tokenFrom finds a JWT in the request: the bearer token, else the cookie.

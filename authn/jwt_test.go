@@ -28,9 +28,8 @@ import (
 // testIssuer is a local OIDC issuer: discovery and a JWKS that can change.
 type testIssuer struct {
 	*httptest.Server
-	mu      sync.Mutex
-	keys    []jose.JSONWebKey // public
-	fetches int
+	mu   sync.Mutex
+	keys []jose.JSONWebKey // public
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
@@ -42,7 +41,6 @@ func newTestIssuer(t *testing.T) *testIssuer {
 		case "/.well-known/openid-configuration":
 			json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": iss.URL + "/jwks"})
 		case "/jwks":
-			iss.fetches++
 			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: iss.keys})
 		default:
 			http.NotFound(w, r)
@@ -135,7 +133,6 @@ func TestJWTFromOIDCIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
 	now := clk.now()
 	claims := func(mod func(map[string]any)) map[string]any {
 		c := map[string]any{"iss": iss.URL, "aud": "blobvalet", "sub": "alice", "groups": []string{"staff"},
@@ -187,9 +184,12 @@ func TestJWTFromOIDCIssuer(t *testing.T) {
 		})
 	}
 
-	// The issuer rotates its key: a token with the new kid is accepted.
+	// The issuer rotates its key: a token with the new kid is accepted once
+	// the unknown-kid interval since the last fetch has passed.
 	r2 := rsaKey(t, "r2")
 	iss.publish(r2)
+	clk.set(clk.now().Add(unknownKidInterval))
+	now = clk.now()
 	if u, err := v.Verify(context.Background(), sign(t, r2, claims(nil))); err != nil || u.ID != "alice" {
 		t.Fatalf("after rotation: %+v %v", u, err)
 	}
@@ -204,7 +204,6 @@ func TestJWTCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
 	exp := clk.now().Add(2 * time.Minute)
 	tok := sign(t, r1, map[string]any{"iss": iss.URL, "aud": "blobvalet", "sub": "alice", "exp": exp.Unix()})
 	for range 250 {
@@ -215,15 +214,40 @@ func TestJWTCache(t *testing.T) {
 	if n := v.Verifications(); n != 1 {
 		t.Errorf("%d signature verifications for 250 requests, want 1", n)
 	}
-	iss.mu.Lock()
-	fetches := iss.fetches
-	iss.mu.Unlock()
-	if fetches != 1 {
-		t.Errorf("JWKS fetched %d times, want 1", fetches)
+	if n := v.KeyFetches(); n != 1 {
+		t.Errorf("JWKS fetched %d times, want 1", n)
 	}
 	clk.set(exp.Add(11 * time.Second))
 	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrBadCredential) {
 		t.Fatalf("cached token used after exp+leeway: %v", err)
+	}
+}
+
+// TestJWTUnknownKidFlood sends many forged tokens with made-up key ids: the
+// issuer's key set is not fetched for each.
+func TestJWTUnknownKidFlood(t *testing.T) {
+	iss := newTestIssuer(t)
+	r1 := rsaKey(t, "r1")
+	iss.publish(r1)
+	clk := &clock{t: time.Now()}
+	v, err := NewJWTVerifier(context.Background(), jwtConfig(t, fmt.Sprintf(`{issuer: %q, audience: blobvalet}`, iss.URL), nil), clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{"iss": iss.URL, "aud": "blobvalet", "sub": "mallory", "exp": clk.now().Add(time.Hour).Unix()}
+	forger := rsaKey(t, "")
+	for i := range 100 {
+		forger.kid = fmt.Sprintf("made-up-%d", i)
+		if _, err := v.Verify(context.Background(), sign(t, forger, claims)); !errors.Is(err, ErrBadCredential) {
+			t.Fatalf("forged token accepted: %v", err)
+		}
+	}
+	if n := v.KeyFetches(); n > 1 {
+		t.Errorf("100 forged tokens caused %d key set fetches, want at most 1", n)
+	}
+	claims["sub"] = "alice"
+	if _, err := v.Verify(context.Background(), sign(t, r1, claims)); err != nil {
+		t.Fatalf("a good token after the flood: %v", err)
 	}
 }
 
