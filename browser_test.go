@@ -59,6 +59,9 @@ func chromiumPath() string {
 // headless Chromium. Without Chromium the test skips, except in CI.
 func needBrowser(t *testing.T) *browserEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Chromium and Azurite: skipped under -short")
+	}
 	chromium := chromiumPath()
 	if chromium == "" {
 		if os.Getenv("CI") == "true" {

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
@@ -113,7 +114,7 @@ type keylessFixture struct {
 
 func newKeyless(t *testing.T) *keylessFixture {
 	t.Helper()
-	azurite.Require(t)
+	azuritetest.Require(t)
 	certFile, keyFile, pool := tlsFiles(t)
 	client := loopbackClient(pool)
 	az, err := azurite.Start(context.Background(), azurite.Options{CertFile: certFile, KeyFile: keyFile, OAuth: true, HTTPClient: client})

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/config"
 )
 
@@ -50,7 +51,7 @@ type reloadFixture struct {
 
 func newReloadFixture(t *testing.T) *reloadFixture {
 	t.Helper()
-	az := azurite.ForTest(t, "uploads")
+	az := azuritetest.Start(t, "uploads")
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	t.Setenv("TEST_ALICE_TOKEN2", "alice-second-token-0123456789")
@@ -198,7 +199,7 @@ func TestReloadRotatesTokensAndKeys(t *testing.T) {
 // TestSIGHUPReloads sends the process a real SIGHUP while "blobvalet serve"
 // runs.
 func TestSIGHUPReloads(t *testing.T) {
-	az := azurite.ForTest(t, "uploads")
+	az := azuritetest.Start(t, "uploads")
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	path := filepath.Join(t.TempDir(), "blobvalet.yaml")

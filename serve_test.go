@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/server"
 )
@@ -62,7 +63,7 @@ func newStack(t *testing.T, extra string) *stack {
 
 func newStackWith(t *testing.T, extra, top string) *stack {
 	t.Helper()
-	az := azurite.ForTest(t, "uploads", "shared")
+	az := azuritetest.Start(t, "uploads", "shared")
 	getenv := func(k string) string {
 		return map[string]string{"TEST_STORAGE_KEY": az.Key(), "TEST_ALICE_TOKEN": aliceToken, "TEST_BOB_TOKEN": bobToken, "TEST_WEBHOOK_SECRET": webhookSecret}[k]
 	}
@@ -271,7 +272,7 @@ func TestChunkedCreateOnlyOnAzurite(t *testing.T) {
 // TestStartRefusesBadStorage checks that a wrong setup stops the server at
 // start with a message that says what to fix.
 func TestStartRefusesBadStorage(t *testing.T) {
-	az := azurite.ForTest(t, "uploads")
+	az := azuritetest.Start(t, "uploads")
 	wrongKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64))
 	tests := []struct {
 		name, key, want string
@@ -301,7 +302,7 @@ func TestStartRefusesBadStorage(t *testing.T) {
 // TestServeCommand runs "blobvalet serve" as a user would, with a config
 // file, and checks it answers and stops on cancel.
 func TestServeCommand(t *testing.T) {
-	az := azurite.ForTest(t, "uploads", "shared")
+	az := azuritetest.Start(t, "uploads", "shared")
 	dir := t.TempDir()
 	path := dir + "/blobvalet.yaml"
 	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+testConfigYAML(az, "")), 0o600); err != nil {

@@ -1,4 +1,4 @@
-package azurite
+package azurite_test
 
 import (
 	"context"
@@ -9,9 +9,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 )
 
-func upload(t *testing.T, s *Server, container, name, body string) {
+func upload(t *testing.T, s *azurite.Server, container, name, body string) {
 	t.Helper()
 	_, err := s.Client().NewContainerClient(container).NewBlockBlobClient(name).UploadBuffer(context.Background(), []byte(body), nil)
 	if err != nil {
@@ -19,7 +22,7 @@ func upload(t *testing.T, s *Server, container, name, body string) {
 	}
 }
 
-func download(t *testing.T, s *Server, container, name string) string {
+func download(t *testing.T, s *azurite.Server, container, name string) string {
 	t.Helper()
 	resp, err := s.Client().NewContainerClient(container).NewBlobClient(name).DownloadStream(context.Background(), nil)
 	if err != nil {
@@ -31,7 +34,7 @@ func download(t *testing.T, s *Server, container, name string) string {
 }
 
 func TestStartStop(t *testing.T) {
-	s := ForTest(t, "one")
+	s := azuritetest.Start(t, "one")
 	if err := s.CreateContainers(context.Background(), "one", "two"); err != nil {
 		t.Fatalf("CreateContainers again: %v", err)
 	}
@@ -61,11 +64,11 @@ func TestStartStop(t *testing.T) {
 }
 
 func TestDataDirKeepsBlobs(t *testing.T) {
-	Require(t)
+	azuritetest.Require(t)
 	dir := t.TempDir()
 	port := freePortT(t)
-	start := func() *Server {
-		s, err := Start(context.Background(), Options{DataDir: dir, Port: port})
+	start := func() *azurite.Server {
+		s, err := azurite.Start(context.Background(), azurite.Options{DataDir: dir, Port: port})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,38 +88,39 @@ func TestDataDirKeepsBlobs(t *testing.T) {
 }
 
 func freePortT(t *testing.T) int {
-	p, err := freePort()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestBadBin(t *testing.T) {
-	_, err := Start(context.Background(), Options{Bin: "/nonexistent/azurite-blob"})
+	_, err := azurite.Start(context.Background(), azurite.Options{Bin: "/nonexistent/azurite-blob"})
 	if err == nil || !strings.Contains(err.Error(), "AZURITE_BIN") {
 		t.Fatalf("error %v, want a hint about AZURITE_BIN", err)
 	}
 	// A program that exits at once: the error carries its output.
 	bin := t.TempDir() + "/fake"
 	os.WriteFile(bin, []byte("#!/bin/sh\necho broken emulator >&2\nexit 3\n"), 0o755)
-	_, err = Start(context.Background(), Options{Bin: bin})
+	_, err = azurite.Start(context.Background(), azurite.Options{Bin: bin})
 	if err == nil || !strings.Contains(err.Error(), "broken emulator") {
 		t.Fatalf("error %v, want the emulator's output", err)
 	}
 }
 
 func TestInstallIsIdempotent(t *testing.T) {
-	Require(t)
+	azuritetest.Require(t)
 	if os.Getenv("AZURITE_BIN") != "" {
 		t.Skip("AZURITE_BIN is set: Install is not used")
 	}
-	a, err := Install(context.Background())
+	a, err := azurite.Install(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	b, err := Install(context.Background())
+	b, err := azurite.Install(context.Background())
 	if err != nil || a != b {
 		t.Fatalf("second Install = %q, %v; first %q", b, err, a)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 )
 
 func cli(t *testing.T, az *azurite.Server, args ...string) (int, string, string) {
@@ -27,7 +28,7 @@ func cli(t *testing.T, az *azurite.Server, args ...string) (int, string, string)
 }
 
 func TestApplyTwice(t *testing.T) {
-	az := azurite.ForTest(t, "uploads")
+	az := azuritetest.Start(t, "uploads")
 	code, out, errOut := cli(t, az, "apply", "--origin", "http://127.0.0.1:8080")
 	if code != 0 || !strings.Contains(out, "Written.") {
 		t.Fatalf("first apply = %d\n%s%s", code, out, errOut)
@@ -52,7 +53,7 @@ func TestApplyTwice(t *testing.T) {
 }
 
 func TestApplyKeepsForeignRulesAndLogging(t *testing.T) {
-	az := azurite.ForTest(t)
+	az := azuritetest.Start(t)
 	ctx := context.Background()
 	if err := Set(ctx, az.Client(), []Rule{foreignA, foreignB}); err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestApplyKeepsForeignRulesAndLogging(t *testing.T) {
 }
 
 func TestApplyRefusesBrokenLimit(t *testing.T) {
-	az := azurite.ForTest(t)
+	az := azuritetest.Start(t)
 	ctx := context.Background()
 	five := []Rule{foreignA, foreignB, foreignA, foreignB, foreignA}
 	if err := Set(ctx, az.Client(), five); err != nil {
@@ -105,7 +106,7 @@ func TestApplyRefusesBrokenLimit(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	az := azurite.ForTest(t)
+	az := azuritetest.Start(t)
 	for _, args := range [][]string{
 		{"apply"},
 		{"apply", "--origin", "https://app.example.com/"},
@@ -132,7 +133,7 @@ func TestUsage(t *testing.T) {
 // for Fine Uploader's requests, that the applied rule lets the page's origin
 // through and no other.
 func TestPreflight(t *testing.T) {
-	az := azurite.ForTest(t, "uploads")
+	az := azuritetest.Start(t, "uploads")
 	const origin = "https://app.example.com"
 	if code, out, errOut := cli(t, az, "apply", "--origin", origin); code != 0 {
 		t.Fatalf("apply = %d\n%s%s", code, out, errOut)
