@@ -22,6 +22,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 // The browser tests run the real Fine Uploader Azure in a real Chromium
@@ -245,6 +249,18 @@ func (p *page) gone(name string) bool {
 	return bloberror.HasCode(err, bloberror.BlobNotFound)
 }
 
+// staged reports whether user's staging blob for the final name exists,
+// committed or not.
+func (p *page) staged(user, name string) bool {
+	p.t.Helper()
+	ref := blobref.Ref{Container: "incoming", Name: blobref.Name(staged(user, "uploads", name))}
+	busy, err := staging.Area{Client: p.env.dev.Storage.Client().NewContainerClient("incoming")}.InProgress(context.Background(), ref)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return busy
+}
+
 func TestBrowserUploadPNG(t *testing.T) {
 	p := openDemo(t, nil)
 	data := testPNG(t)
@@ -347,6 +363,36 @@ func TestBrowserCancelChunked(t *testing.T) {
 	}
 	if !p.gone(name) {
 		t.Fatalf("a committed blob %q remains after cancel", name)
+	}
+	// Fine Uploader's clean-up DELETE removes the blocks it had sent.
+	p.waitJS(`new Promise(r => setTimeout(() => r(true), 500))`)
+	if p.staged("alice", name) {
+		t.Fatalf("the cancelled upload's blocks remain in staging")
+	}
+}
+
+// TestBrowserPageWithoutSuccess: a page that never calls /success leaves
+// nothing at the final name, and the sweeper removes what it uploaded.
+func TestBrowserPageWithoutSuccess(t *testing.T) {
+	p := openDemo(t, url.Values{"success": {"off"}})
+	p.choose(writeFile(t, "unverified.png", testPNG(t)))
+	ev := p.waitEvent("complete", "failed")
+	if ev.Type != "complete" {
+		t.Fatalf("upload failed: %s", ev.Detail)
+	}
+	name := p.blobOf(ev.ID)
+	if !p.gone(name) {
+		t.Fatalf("an upload that was never verified is at its final name %q", name)
+	}
+	if !p.staged("alice", name) {
+		t.Fatal("the upload is not in staging")
+	}
+	sw := &staging.Sweeper{Client: p.env.dev.Storage.Client().NewContainerClient("incoming"), Log: zap.NewNop()}
+	if _, err := sw.Sweep(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if p.staged("alice", name) || !p.gone(name) {
+		t.Fatal("the unverified upload survived the sweep")
 	}
 }
 

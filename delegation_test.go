@@ -122,7 +122,7 @@ func newKeyless(t *testing.T) *keylessFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { az.Stop() })
-	if err := az.CreateContainers(context.Background(), "uploads"); err != nil {
+	if err := az.CreateContainers(context.Background(), "uploads", "incoming"); err != nil {
 		t.Fatal(err)
 	}
 	f := &keylessFixture{az: az, client: client, endpoint: fmt.Sprintf("https://devstoreaccount1.localhost:%d", az.Port())}
@@ -131,6 +131,7 @@ func newKeyless(t *testing.T) *keylessFixture {
 storage: {account: devstoreaccount1, endpoint: %q, credential: azuread}
 auth: {tokens: [{user: alice, token_env: TEST_ALICE_TOKEN}]}
 rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}]
+staging: {container: incoming}
 `, f.endpoint)), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestKeylessUserDelegationSAS(t *testing.T) {
 		return uri, q
 	}
 	uri, q := issue("keyless.txt")
-	if q.Get("skoid") == "" || q.Get("sp") != "c" {
+	if q.Get("skoid") == "" || q.Get("sp") != "cw" {
 		t.Fatalf("not a user delegation SAS: %v", q)
 	}
 	if code := f.put(t, uri, "keyless"); code != 201 {

@@ -126,7 +126,7 @@ func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
 }
 
 func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, fuDir string, o devOptions) (*devEnv, error) {
-	if err := az.CreateContainers(ctx, "uploads", "shared"); err != nil {
+	if err := az.CreateContainers(ctx, "uploads", "shared", "incoming"); err != nil {
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
@@ -137,7 +137,8 @@ func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, fuDir st
 	secrets := map[string]string{"DEV_STORAGE_KEY": az.Key(), "DEV_ALICE_TOKEN": env.Tokens["alice"], "DEV_BOB_TOKEN": env.Tokens["bob"]}
 	yaml := fmt.Sprintf(`
 listen: %q
-storage: {account: %s, endpoint: %q, key_env: DEV_STORAGE_KEY, emulator_compat: true}
+storage: {account: %s, endpoint: %q, key_env: DEV_STORAGE_KEY}
+staging: {container: incoming}
 cors_origins: [%q]
 auth:
   tokens:

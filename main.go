@@ -19,6 +19,7 @@ const usage = `blobvalet: direct browser uploads to Azure Blob Storage for Fine 
 
 Usage:
   blobvalet serve --config FILE   run the service
+  blobvalet sweep --config FILE   remove unverified uploads now (serve also does this)
   blobvalet cors  show|plan|apply manage the storage account's CORS rules
   blobvalet dev                   run everything locally on Azurite with a demo page
 
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "sweep":
+		return runSweep(ctx, args[1:], stdout, stderr)
 	case "cors":
 		return corscfg.Main(ctx, args[1:], stdout, stderr)
 	case "dev":

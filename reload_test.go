@@ -39,6 +39,7 @@ storage:
 auth: {tokens: [{user: alice, token_env: %s}]}
 sas: {lifetime: %s}
 rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}]
+staging: {container: incoming}
 `, az.Account(), az.Endpoint(), k1, k2, aliceEnv, lifetime)
 }
 
@@ -51,7 +52,7 @@ type reloadFixture struct {
 
 func newReloadFixture(t *testing.T) *reloadFixture {
 	t.Helper()
-	az := azuritetest.Start(t, "uploads")
+	az := azuritetest.Start(t, "uploads", "incoming")
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	t.Setenv("TEST_ALICE_TOKEN2", "alice-second-token-0123456789")
@@ -190,7 +191,7 @@ func TestReloadRotatesTokensAndKeys(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("new token = %d %v", code, err)
 	}
-	uri := f.az.Endpoint() + "/uploads/users/alice/x.txt?" + q.Encode()
+	uri := f.az.Endpoint() + "/incoming/" + staged("alice", "uploads", "users/alice/x.txt") + "?" + q.Encode()
 	if code := browser(t, "PUT", uri, putBlobHeaders("text/plain", "x.txt"), []byte("rotated")); code != 201 {
 		t.Fatalf("upload with a SAS signed by the new key = %d", code)
 	}
@@ -199,7 +200,7 @@ func TestReloadRotatesTokensAndKeys(t *testing.T) {
 // TestSIGHUPReloads sends the process a real SIGHUP while "blobvalet serve"
 // runs.
 func TestSIGHUPReloads(t *testing.T) {
-	az := azuritetest.Start(t, "uploads")
+	az := azuritetest.Start(t, "uploads", "incoming")
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	path := filepath.Join(t.TempDir(), "blobvalet.yaml")

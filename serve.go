@@ -30,6 +30,7 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -93,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 	}()
+	go rl.sweep(ctx)
 	if err := serveOn(ctx, rl, ln, log); err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return 1
@@ -104,27 +106,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // reload. Requests in flight finish with the server they started on; a
 // configuration that fails its checks leaves the current one in place.
 type reloader struct {
-	path    string
-	log     *zap.Logger
-	metrics *server.Metrics
-	mu      sync.Mutex // one reload at a time
-	listen  string
-	current atomic.Pointer[server.Server]
+	path         string
+	log          *zap.Logger
+	metrics      *server.Metrics
+	sweepMetrics *staging.Metrics
+	mu           sync.Mutex // one reload at a time
+	listen       string
+	current      atomic.Pointer[generation]
 }
 
 func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.Logger) (*reloader, error) {
-	rl := &reloader{path: path, log: log, metrics: server.NewMetrics(prometheus.NewRegistry()), listen: cfg.Listen}
-	srv, err := newServer(ctx, cfg, log, nil, rl.metrics)
+	metrics := server.NewMetrics(prometheus.NewRegistry())
+	rl := &reloader{path: path, log: log, metrics: metrics, sweepMetrics: staging.NewMetrics(metrics.Registry()), listen: cfg.Listen}
+	g, err := newGeneration(ctx, cfg, log, nil, rl.metrics, rl.sweepMetrics)
 	if err != nil {
 		return nil, err
 	}
-	rl.current.Store(srv)
+	rl.current.Store(g)
 	return rl, nil
 }
 
 // ServeHTTP implements http.Handler with the current server.
 func (rl *reloader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rl.current.Load().ServeHTTP(w, r)
+	rl.current.Load().srv.ServeHTTP(w, r)
+}
+
+// sweep removes unverified uploads every staging.sweep_every, with the
+// current configuration, until ctx ends.
+func (rl *reloader) sweep(ctx context.Context) {
+	staging.Run(ctx, rl.log.Named("sweeper"),
+		func() time.Duration { return time.Duration(rl.current.Load().cfg.Staging.SweepEvery) },
+		func() (*staging.Sweeper, time.Duration) {
+			g := rl.current.Load()
+			return g.sweeper, time.Duration(g.cfg.Staging.MaxAge)
+		})
 }
 
 // reload reads the configuration file again: rules, tokens, keys, origins
@@ -135,10 +150,10 @@ func (rl *reloader) reload(ctx context.Context) error {
 	defer rl.mu.Unlock()
 	cfg, err := config.Load(rl.path)
 	if err == nil {
-		var srv *server.Server
-		if srv, err = newServer(ctx, cfg, rl.log, nil, rl.metrics); err == nil {
-			old := rl.current.Swap(srv)
-			if c, ok := old.Signer.(io.Closer); ok {
+		var g *generation
+		if g, err = newGeneration(ctx, cfg, rl.log, nil, rl.metrics, rl.sweepMetrics); err == nil {
+			old := rl.current.Swap(g)
+			if c, ok := old.srv.Signer.(io.Closer); ok {
 				c.Close()
 			}
 			if cfg.Listen != rl.listen {
@@ -178,6 +193,23 @@ func serveOn(ctx context.Context, h http.Handler, ln net.Listener, log *zap.Logg
 
 // newServer checks storage and assembles the HTTP server.
 func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router), metrics *server.Metrics) (*server.Server, error) {
+	g, err := newGeneration(ctx, cfg, log, extra, metrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	return g.srv, nil
+}
+
+// generation is what one configuration runs: the HTTP server and the
+// staging sweeper.
+type generation struct {
+	srv     *server.Server
+	sweeper *staging.Sweeper
+	cfg     *config.Config
+}
+
+// newGeneration checks storage and assembles the server and the sweeper.
+func newGeneration(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router), metrics *server.Metrics, sweepMetrics *staging.Metrics) (*generation, error) {
 	client, err := cfg.Storage.NewServiceClient()
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -185,7 +217,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	containers := cfg.Policy().Containers()
 	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
 	defer cancel()
-	if err := checkStorage(cctx, client, cfg.Storage, containers); err != nil {
+	if err := checkStorage(cctx, client, cfg.Storage, containers, cfg.Staging.Container); err != nil {
 		return nil, err
 	}
 	auth, err := authn.New(ctx, cfg.Auth)
@@ -196,29 +228,29 @@ func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra f
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Storage.EmulatorCompat {
-		log.Warn("EMULATOR COMPATIBILITY MODE: every PUT SAS grants create+write, so overwrite: false is NOT enforced. " +
-			"Azurite refuses create-only SAS for chunked uploads. Never use this against real storage.")
-	}
 	log.Info("storage ready",
 		zap.String("account", cfg.Storage.Account),
 		zap.String("key", cfg.Storage.KeyName()),
 		zap.Strings("containers", containers),
+		zap.String("staging", cfg.Staging.Container),
 		zap.Int("rules", len(cfg.Policy().Rules())))
-	return server.New(server.Options{
-		Logger:         log,
-		Auth:           auth,
-		Policy:         cfg.Policy(),
-		Resolver:       cfg.Resolver(),
-		Signer:         signer,
-		Lifetime:       time.Duration(cfg.SAS.Lifetime),
-		EmulatorCompat: cfg.Storage.EmulatorCompat,
-		CORSOrigins:    cfg.CORSOrigins,
-		Ready:          ready,
-		Success:        newChecker(cfg, client, signer),
-		Extra:          extra,
-		Metrics:        metrics,
-	}), nil
+	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
+	srv := server.New(server.Options{
+		Logger:      log,
+		Auth:        auth,
+		Policy:      cfg.Policy(),
+		Resolver:    cfg.Resolver(),
+		Signer:      signer,
+		Lifetime:    time.Duration(cfg.SAS.Lifetime),
+		Staging:     area,
+		CORSOrigins: cfg.CORSOrigins,
+		Ready:       ready,
+		Success:     newChecker(cfg, client, signer, area, log),
+		Extra:       extra,
+		Metrics:     metrics,
+	})
+	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
+	return &generation{srv: srv, sweeper: sweeper, cfg: cfg}, nil
 }
 
 // newSigner returns the SAS signer for the configured credential, and the
@@ -246,11 +278,16 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 	return signer, storageReady, err
 }
 
-// thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid.
-const thumbnailLifetime = time.Hour
+// thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid;
+// promotionReadLifetime, the read-only SAS storage copies a staging blob
+// with.
+const (
+	thumbnailLifetime     = time.Hour
+	promotionReadLifetime = time.Hour
+)
 
 // newChecker assembles the upload-success check from the configuration.
-func newChecker(cfg *config.Config, client *service.Client, signer server.Signer) *success.Checker {
+func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, log *zap.Logger) *success.Checker {
 	notifier := func(w *config.Webhook) *success.Notifier {
 		if w == nil {
 			return nil
@@ -266,17 +303,21 @@ func newChecker(cfg *config.Config, client *service.Client, signer server.Signer
 		}
 	}
 	return &success.Checker{
-		Store:    success.AzureStore{Client: client},
+		Store: success.AzureStore{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
+			return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(promotionReadLifetime))
+		}},
 		Policy:   cfg.Policy(),
+		Staging:  area,
 		Notifier: notifier(cfg.Webhook),
 		Hooks:    hooks,
 		Now:      time.Now,
+		Log:      log,
 		Thumbs: func(rule *authz.Rule, ref blobref.Ref, contentType string) (string, error) {
 			switch t := thumbs[rule.Name]; t {
 			case "none":
 				return "", nil
 			case "", "sas":
-				if !strings.HasPrefix(strings.ToLower(contentType), "image/") {
+				if !success.IsRasterImage(contentType) {
 					return "", nil
 				}
 				return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(thumbnailLifetime))
@@ -287,9 +328,10 @@ func newChecker(cfg *config.Config, client *service.Client, signer server.Signer
 	}
 }
 
-// checkStorage makes sure the account answers, the key is right and every
-// container the rules name exists, and says what to fix when not.
-func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string) error {
+// checkStorage makes sure the account answers, the key is right, every
+// container the rules name exists, and the staging container exists and is
+// private, and says what to fix when not.
+func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string, stagingContainer string) error {
 	if _, err := client.GetProperties(ctx, nil); err != nil {
 		var re *azcore.ResponseError
 		switch {
@@ -311,6 +353,15 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 		if err != nil {
 			return fmt.Errorf("container %q: %v", c, shortError(err))
 		}
+	}
+	props, err := client.NewContainerClient(stagingContainer).GetProperties(ctx, nil)
+	switch {
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		return fmt.Errorf("staging container %q does not exist in storage account %s: create it without public access (az storage container create --account-name %s --name %s)", stagingContainer, st.Account, st.Account, stagingContainer)
+	case err != nil:
+		return fmt.Errorf("staging container %q: %v", stagingContainer, shortError(err))
+	case props.BlobPublicAccess != nil && *props.BlobPublicAccess != "":
+		return fmt.Errorf("staging container %q allows public access (%s): unverified uploads must never be readable; make it private (az storage container set-permission --account-name %s --name %s --public-access off)", stagingContainer, *props.BlobPublicAccess, st.Account, stagingContainer)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/azurite"
@@ -53,6 +54,8 @@ rules:
   - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE], overwrite: false,
      max_size: 1MiB, content_types: ["image/*", "text/plain"]}
   - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true}
+  - {name: team-drop, users: ["*"], container: shared, blobs: "inbox/drop/**", methods: [PUT], overwrite: false}
+staging: {container: incoming}
 `, az.Account(), az.Endpoint(), extra)
 }
 
@@ -63,7 +66,7 @@ func newStack(t *testing.T, extra string) *stack {
 
 func newStackWith(t *testing.T, extra, top string) *stack {
 	t.Helper()
-	az := azuritetest.Start(t, "uploads", "shared")
+	az := azuritetest.Start(t, "uploads", "shared", "incoming")
 	getenv := func(k string) string {
 		return map[string]string{"TEST_STORAGE_KEY": az.Key(), "TEST_ALICE_TOKEN": aliceToken, "TEST_BOB_TOKEN": bobToken, "TEST_WEBHOOK_SECRET": webhookSecret}[k]
 	}
@@ -76,6 +79,11 @@ func newStackWith(t *testing.T, extra, top string) *stack {
 		t.Fatal(err)
 	}
 	return &stack{az: az, cfg: cfg, srv: srv}
+}
+
+// staged returns user's staging blob name for container/name.
+func staged(user, container, name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(user)) + "/" + container + "/" + name
 }
 
 func (s *stack) blobURI(container, name string) string {
@@ -147,75 +155,103 @@ func (s *stack) download(t *testing.T, container, name string) ([]byte, error) {
 func TestSASAgainstAzurite(t *testing.T) {
 	s := newStack(t, "")
 
-	t.Run("simple upload of an odd name", func(t *testing.T) {
+	t.Run("an upload goes to the uploader's staging blob", func(t *testing.T) {
 		name := "users/alice/a b#c?d%e+ü.txt"
 		uri := s.mustSAS(t, aliceToken, "PUT", "uploads", name)
+		if !strings.HasPrefix(uri, s.az.Endpoint()+"/incoming/") {
+			t.Fatalf("PUT SAS %q is not in the staging container", uri[:strings.Index(uri, "?")])
+		}
 		if code := browser(t, "PUT", uri, putBlobHeaders("text/plain", "a b#c?d%e+ü.txt"), []byte("hello")); code != 201 {
 			t.Fatalf("Put Blob = %d", code)
 		}
+		if got, err := s.download(t, "incoming", staged("alice", "uploads", name)); err != nil || string(got) != "hello" {
+			t.Fatalf("staged %q, %v", got, err)
+		}
+		if s.exists(t, "uploads", name) {
+			t.Fatal("an unverified upload is at its final name")
+		}
+		if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
+			t.Fatalf("success: %d %v", code, ans)
+		}
 		got, err := s.download(t, "uploads", name)
 		if err != nil || string(got) != "hello" {
-			t.Fatalf("stored %q, %v", got, err)
+			t.Fatalf("final blob %q, %v", got, err)
 		}
 		props, err := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *props.ContentType != "text/plain" {
-			t.Errorf("content type %q", *props.ContentType)
+		if *props.ContentType != "text/plain; charset=utf-8" || *props.ContentDisposition != "inline" {
+			t.Errorf("content type %q, disposition %q", *props.ContentType, *props.ContentDisposition)
 		}
-	})
-
-	t.Run("create-only cannot replace", func(t *testing.T) {
-		name := "users/alice/once.txt"
-		first := s.mustSAS(t, aliceToken, "PUT", "uploads", name)
-		if code := browser(t, "PUT", first, putBlobHeaders("text/plain", "once.txt"), []byte("first")); code != 201 {
-			t.Fatalf("first Put Blob = %d", code)
-		}
-		second := s.mustSAS(t, aliceToken, "PUT", "uploads", name)
-		if code := browser(t, "PUT", second, putBlobHeaders("text/plain", "once.txt"), []byte("second")); code < 400 {
-			t.Fatalf("replacing with a create-only SAS = %d, want a refusal", code)
-		}
-		if got, _ := s.download(t, "uploads", name); string(got) != "first" {
-			t.Fatalf("blob now holds %q", got)
+		if s.exists(t, "incoming", staged("alice", "uploads", name)) {
+			t.Error("staging blob left after promotion")
 		}
 	})
 
 	t.Run("chunked upload where overwrite is allowed", func(t *testing.T) {
 		name := "big/file.bin"
-		var blocks []string
-		var want []byte
-		for i := range 2 {
-			id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%05d", i))
-			chunk := bytes.Repeat([]byte{byte('a' + i)}, 1000)
-			uri := s.mustSAS(t, aliceToken, "PUT", "shared", name)
-			if code := browser(t, "PUT", uri+"&comp=block&blockid="+url.QueryEscape(id), nil, chunk); code != 201 {
-				t.Fatalf("Put Block %d = %d", i, code)
-			}
-			blocks = append(blocks, id)
-			want = append(want, chunk...)
+		want := s.chunked(t, aliceToken, "shared", name, 2, "application/octet-stream")
+		if s.exists(t, "shared", name) {
+			t.Fatal("an unverified upload is at its final name")
 		}
-		uri := s.mustSAS(t, aliceToken, "PUT", "shared", name)
-		list := "<BlockList><Latest>" + strings.Join(blocks, "</Latest><Latest>") + "</Latest></BlockList>"
-		hdr := map[string]string{"Content-Type": "text/plain", "x-ms-blob-content-type": "application/octet-stream", "x-ms-meta-qqfilename": "file.bin"}
-		if code := browser(t, "PUT", uri+"&comp=blocklist", hdr, []byte(list)); code != 201 {
-			t.Fatalf("Put Block List = %d", code)
+		if code, ans := s.reportSuccess(t, aliceToken, "shared", name); code != 200 {
+			t.Fatalf("success: %d %v", code, ans)
 		}
 		if got, err := s.download(t, "shared", name); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("committed blob differs: %d bytes, %v", len(got), err)
+			t.Fatalf("final blob differs: %d bytes, %v", len(got), err)
+		}
+		// Again over it: the rule allows replacing.
+		want = s.chunked(t, aliceToken, "shared", name, 3, "application/octet-stream")
+		if code, ans := s.reportSuccess(t, aliceToken, "shared", name); code != 200 {
+			t.Fatalf("second success: %d %v", code, ans)
+		}
+		if got, err := s.download(t, "shared", name); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("replaced blob differs: %d bytes, %v", len(got), err)
 		}
 	})
 
 	t.Run("delete", func(t *testing.T) {
 		name := "users/alice/gone.txt"
-		if code := browser(t, "PUT", s.mustSAS(t, aliceToken, "PUT", "uploads", name), putBlobHeaders("text/plain", "gone.txt"), []byte("x")); code != 201 {
-			t.Fatalf("Put Blob = %d", code)
+		s.uploadAsBrowser(t, aliceToken, "uploads", name, "text/plain", []byte("x"))
+		if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
+			t.Fatalf("success: %d %v", code, ans)
 		}
-		if code := browser(t, "DELETE", s.mustSAS(t, aliceToken, "DELETE", "uploads", name), nil, nil); code != 202 {
+		uri := s.mustSAS(t, aliceToken, "DELETE", "uploads", name)
+		if !strings.HasPrefix(uri, s.az.Endpoint()+"/uploads/") {
+			t.Fatalf("DELETE SAS %q is not for the final name", uri[:strings.Index(uri, "?")])
+		}
+		if code := browser(t, "DELETE", uri, nil, nil); code != 202 {
 			t.Fatalf("Delete Blob = %d", code)
 		}
-		if _, err := s.download(t, "uploads", name); !bloberror.HasCode(err, bloberror.BlobNotFound) {
-			t.Fatalf("blob still there: %v", err)
+		if s.exists(t, "uploads", name) {
+			t.Fatal("blob still there")
+		}
+	})
+
+	t.Run("cancel clean-up removes the upload, never the verified file", func(t *testing.T) {
+		name := "reports/q3.bin"
+		want := s.chunked(t, aliceToken, "shared", name, 1, "application/octet-stream")
+		if code, ans := s.reportSuccess(t, aliceToken, "shared", name); code != 200 {
+			t.Fatalf("success: %d %v", code, ans)
+		}
+		// A second upload to the name starts, sends a block, is cancelled.
+		uri := s.mustSAS(t, aliceToken, "PUT", "shared", name)
+		if code := browser(t, "PUT", uri+"&comp=block&blockid=MDAwMDA%3D", nil, []byte("partial")); code != 201 {
+			t.Fatalf("Put Block = %d", code)
+		}
+		del := s.mustSAS(t, aliceToken, "DELETE", "shared", name) // staff-drop has no DELETE
+		if !strings.HasPrefix(del, s.az.Endpoint()+"/incoming/") {
+			t.Fatalf("cancel clean-up SAS %q is not for the staging blob", del[:strings.Index(del, "?")])
+		}
+		if code := browser(t, "DELETE", del, nil, nil); code != 202 {
+			t.Fatalf("Delete Blob = %d", code)
+		}
+		if got, err := s.download(t, "shared", name); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("the verified file was touched: %d bytes, %v", len(got), err)
+		}
+		if code, _ := s.signature(t, aliceToken, "DELETE", s.blobURI("shared", name)); code != 403 {
+			t.Errorf("DELETE with no upload in progress and no DELETE rule = %d, want 403", code)
 		}
 	})
 
@@ -224,9 +260,14 @@ func TestSASAgainstAzurite(t *testing.T) {
 			t.Fatalf("/sas for bob's folder = %d %q", code, body)
 		}
 		uri := s.mustSAS(t, aliceToken, "PUT", "uploads", "users/alice/mine.txt")
-		moved := strings.Replace(uri, "users/alice/mine.txt", "users/bob/mine.txt", 1)
-		if code := browser(t, "PUT", moved, putBlobHeaders("text/plain", "mine.txt"), []byte("x")); code != 403 {
-			t.Errorf("alice's SAS used on bob's blob = %d, want 403", code)
+		for _, moved := range []string{
+			strings.Replace(uri, "users/alice/mine.txt", "users/bob/mine.txt", 1),
+			strings.Replace(uri, staged("alice", "uploads", ""), staged("bob", "uploads", ""), 1),
+			strings.Replace(uri, "/incoming/"+staged("alice", "uploads", "users/alice/mine.txt"), "/uploads/users/alice/mine.txt", 1),
+		} {
+			if code := browser(t, "PUT", moved, putBlobHeaders("text/plain", "mine.txt"), []byte("x")); code != 403 {
+				t.Errorf("alice's SAS used on another blob = %d, want 403", code)
+			}
 		}
 		if code := browser(t, "GET", uri, nil, nil); code != 403 {
 			t.Errorf("reading with a PUT SAS = %d, want 403", code)
@@ -234,8 +275,8 @@ func TestSASAgainstAzurite(t *testing.T) {
 		if code := browser(t, "DELETE", uri, nil, nil); code != 403 {
 			t.Errorf("deleting with a PUT SAS = %d, want 403", code)
 		}
-		if _, err := s.download(t, "uploads", "users/bob/mine.txt"); !bloberror.HasCode(err, bloberror.BlobNotFound) {
-			t.Errorf("bob's blob was written: %v", err)
+		if s.exists(t, "uploads", "users/bob/mine.txt") || s.exists(t, "uploads", "users/alice/mine.txt") {
+			t.Errorf("a final blob was written with a PUT SAS")
 		}
 	})
 
@@ -247,26 +288,41 @@ func TestSASAgainstAzurite(t *testing.T) {
 			t.Errorf("expired SAS = %d, want 403", code)
 		}
 	})
+
+	t.Run("a name too long to stage", func(t *testing.T) {
+		name := "users/alice/" + strings.Repeat("x", 1000)
+		if code, body := s.signature(t, aliceToken, "PUT", s.blobURI("uploads", name)); code != 400 || !strings.Contains(body, "too long to stage") {
+			t.Fatalf("/sas = %d %q, want 400 saying why", code, body)
+		}
+	})
 }
 
-// TestChunkedCreateOnlyOnAzurite pins the emulator's limitation that
-// emulator_compat exists for: Azurite refuses a create-only SAS for Put
-// Block. If this starts to pass, emulator_compat can go.
-func TestChunkedCreateOnlyOnAzurite(t *testing.T) {
-	s := newStack(t, "")
-	uri := s.mustSAS(t, aliceToken, "PUT", "uploads", "users/alice/c.bin")
-	if code := browser(t, "PUT", uri+"&comp=block&blockid=MDAwMDA%3D", nil, []byte("x")); code != 403 {
-		t.Fatalf("Put Block with a create-only SAS on Azurite = %d; Azurite now accepts it, emulator_compat may no longer be needed", code)
+// chunked uploads n blocks of 1000 bytes to name as Fine Uploader does,
+// with a fresh SAS for every request, and returns the bytes.
+func (s *stack) chunked(t *testing.T, token, container, name string, n int, contentType string) []byte {
+	t.Helper()
+	var blocks []string
+	var want []byte
+	for i := range n {
+		id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%05d", i))
+		chunk := bytes.Repeat([]byte{byte('a' + i)}, 1000)
+		if !strings.HasPrefix(contentType, "text/") {
+			chunk[0] = 0 // binary
+		}
+		uri := s.mustSAS(t, token, "PUT", container, name)
+		if code := browser(t, "PUT", uri+"&comp=block&blockid="+url.QueryEscape(id), nil, chunk); code != 201 {
+			t.Fatalf("Put Block %d = %d", i, code)
+		}
+		blocks = append(blocks, id)
+		want = append(want, chunk...)
 	}
-
-	compat := newStack(t, ", emulator_compat: true")
-	uri = compat.mustSAS(t, aliceToken, "PUT", "uploads", "users/alice/c.bin")
-	if code := browser(t, "PUT", uri+"&comp=block&blockid=MDAwMDA%3D", nil, []byte("x")); code != 201 {
-		t.Fatalf("Put Block in emulator compatibility mode = %d", code)
+	uri := s.mustSAS(t, token, "PUT", container, name)
+	list := "<BlockList><Latest>" + strings.Join(blocks, "</Latest><Latest>") + "</Latest></BlockList>"
+	hdr := map[string]string{"Content-Type": "text/plain", "x-ms-blob-content-type": contentType, "x-ms-meta-qqfilename": url.PathEscape(name[strings.LastIndex(name, "/")+1:])}
+	if code := browser(t, "PUT", uri+"&comp=blocklist", hdr, []byte(list)); code != 201 {
+		t.Fatalf("Put Block List = %d", code)
 	}
-	if code := browser(t, "PUT", uri+"&comp=blocklist", map[string]string{"Content-Type": "text/plain"}, []byte("<BlockList><Latest>MDAwMDA=</Latest></BlockList>")); code != 201 {
-		t.Fatalf("Put Block List in emulator compatibility mode = %d", code)
-	}
+	return want
 }
 
 // TestStartRefusesBadStorage checks that a wrong setup stops the server at
@@ -279,9 +335,22 @@ func TestStartRefusesBadStorage(t *testing.T) {
 	}{
 		{"wrong key", wrongKey, "refused the key"},
 		{"missing container", az.Key(), `container "shared", named by a rule, does not exist`},
+		{"missing staging container", az.Key(), `staging container "incoming" does not exist in storage account devstoreaccount1: create it without public access`},
+		{"public staging container", az.Key(), `staging container "incoming" allows public access (blob): unverified uploads must never be readable; make it private`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			switch tt.name {
+			case "missing staging container":
+				if err := az.CreateContainers(context.Background(), "shared"); err != nil {
+					t.Fatal(err)
+				}
+			case "public staging container":
+				_, err := az.Client().CreateContainer(context.Background(), "incoming", &container.CreateOptions{Access: to.Ptr(container.PublicAccessTypeBlob)})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 			cfg, err := config.Parse([]byte(testConfigYAML(az, "")), func(k string) string {
 				return map[string]string{"TEST_STORAGE_KEY": tt.key, "TEST_ALICE_TOKEN": aliceToken, "TEST_BOB_TOKEN": bobToken}[k]
 			})
@@ -302,7 +371,7 @@ func TestStartRefusesBadStorage(t *testing.T) {
 // TestServeCommand runs "blobvalet serve" as a user would, with a config
 // file, and checks it answers and stops on cancel.
 func TestServeCommand(t *testing.T) {
-	az := azuritetest.Start(t, "uploads", "shared")
+	az := azuritetest.Start(t, "uploads", "shared", "incoming")
 	dir := t.TempDir()
 	path := dir + "/blobvalet.yaml"
 	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+testConfigYAML(az, "")), 0o600); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -97,10 +98,11 @@ func TestSuccessAgainstAzurite(t *testing.T) {
 		if resp.StatusCode != 200 || !bytes.Equal(got, pngBytes) {
 			t.Fatalf("thumbnail fetch = %d, %d bytes", resp.StatusCode, len(got))
 		}
-		// The same request again: the same answer, no harm.
+		// The same request again: the same answer and event id, no harm.
 		code2, ans2 := s.reportSuccess(t, aliceToken, "uploads", name)
-		if code2 != 200 || ans2["blob"] != name || ans2["size"] != ans["size"] || !s.exists(t, "uploads", name) {
-			t.Fatalf("second answer %d %v", code2, ans2)
+		if code2 != 200 || ans2["blob"] != name || ans2["size"] != ans["size"] || ans2["contentType"] != ans["contentType"] ||
+			ans2["eventId"] != ans["eventId"] || ans["eventId"] == nil || !s.exists(t, "uploads", name) {
+			t.Fatalf("second answer %d %v, first %v", code2, ans2, ans)
 		}
 	})
 
@@ -111,7 +113,7 @@ func TestSuccessAgainstAzurite(t *testing.T) {
 		if code != 422 || ans["preventRetry"] != true || ans["error"] != "file is 1.2 MB; the limit is 1 MiB" {
 			t.Fatalf("answer %d %v", code, ans)
 		}
-		if s.exists(t, "uploads", name) {
+		if s.exists(t, "uploads", name) || s.exists(t, "incoming", staged("alice", "uploads", name)) {
 			t.Error("rejected blob is still there")
 		}
 	})
@@ -123,26 +125,20 @@ func TestSuccessAgainstAzurite(t *testing.T) {
 		if code != 422 || ans["preventRetry"] != true || !strings.Contains(ans["error"].(string), "file content is text/html, not an allowed type") {
 			t.Fatalf("answer %d %v", code, ans)
 		}
-		if s.exists(t, "uploads", name) {
+		if s.exists(t, "uploads", name) || s.exists(t, "incoming", staged("alice", "uploads", name)) {
 			t.Error("rejected blob is still there")
 		}
 	})
 
-	t.Run("bob reports alice's blob", func(t *testing.T) {
+	t.Run("bob reports alice's upload", func(t *testing.T) {
 		name := "users/alice/mine.png"
 		s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
 		code, ans := s.reportSuccess(t, bobToken, "uploads", name)
 		if code != 403 || ans["preventRetry"] != true {
 			t.Fatalf("answer %d %v", code, ans)
 		}
-		props, err := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
-		if err != nil {
-			t.Fatalf("blob touched: %v", err)
-		}
-		for k := range props.Metadata {
-			if strings.HasPrefix(strings.ToLower(k), "blobvalet") {
-				t.Errorf("blob stamped by bob's request: %s", k)
-			}
+		if s.exists(t, "uploads", name) || !s.exists(t, "incoming", staged("alice", "uploads", name)) {
+			t.Fatal("bob's request moved alice's upload")
 		}
 	})
 
@@ -170,7 +166,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	if err := success.Verify([]byte(webhookSecret), r.Header.Get(success.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	if err := success.VerifyWebhook([]byte(webhookSecret), r.Header.Get(success.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
 		rc.bad++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
@@ -199,7 +195,7 @@ func TestSuccessWebhook(t *testing.T) {
 	ev := rc.events[0]
 	rc.mu.Unlock()
 	props, _ := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
-	if ev.User != "alice" || ev.Container != "uploads" || ev.Blob != name || ev.UUID != "6f1b-uuid" || ev.Name != "orig.png" ||
+	if ev.User != "alice" || ev.Container != "uploads" || ev.Blob != name || ev.UUID != "6f1b-uuid" || ev.Name != "orig.png" || !strings.HasPrefix(ev.ID, "evt_") ||
 		ev.Size != int64(len(pngBytes)) || ev.ContentType != "image/png" || ev.Params["album"] != "summer" || ev.VerifiedAt == "" || ev.ETag != string(*props.ETag) {
 		t.Errorf("event %+v (blob etag %s)", ev, *props.ETag)
 	}
@@ -220,47 +216,52 @@ func TestSuccessWebhook(t *testing.T) {
 		t.Fatalf("retry after recovery: %d %v", code, ans)
 	}
 	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.events) != 2 || rc.events[1].Blob != name {
+	if len(rc.events) != 2 || rc.events[1].Blob != name || rc.events[1].ID == rc.events[0].ID {
 		t.Fatalf("events after the retry: %+v", rc.events)
+	}
+	rc.mu.Unlock()
+	// And once more: the upload is promoted; the event is sent again with
+	// the same id, for the receiver to drop.
+	if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
+		t.Fatalf("repeat: %d %v", code, ans)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.events) != 3 || rc.events[2].ID != rc.events[1].ID {
+		t.Fatalf("events after a repeat: %+v", rc.events)
 	}
 }
 
-// replacingStore re-uploads the blob just before the delete, as a newer
-// upload landing between the check and the delete would.
+// replacingStore re-uploads the staging blob just before the promotion, as
+// an uploader who still holds a write SAS could between the check and the
+// copy.
 type replacingStore struct {
 	success.AzureStore
-	t       *testing.T
 	replace func()
 }
 
-func (r replacingStore) Delete(ctx context.Context, ref blobref.Ref, etag string) error {
+func (r replacingStore) Promote(ctx context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c success.Commit) (string, error) {
 	r.replace()
-	return r.AzureStore.Delete(ctx, ref, etag)
+	return r.AzureStore.Promote(ctx, src, etag, size, dst, c)
 }
 
-func TestSuccessDoesNotDeleteANewerBlob(t *testing.T) {
+func TestSuccessPromotesOnlyWhatWasChecked(t *testing.T) {
 	s := newStack(t, "")
 	name := "users/alice/race.png"
-	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", append(pngBytes, make([]byte, 1_200_000)...))
-	blobClient := s.az.Client().NewContainerClient("uploads").NewBlockBlobClient(name)
-	checker := newChecker(s.cfg, s.az.Client(), nil)
-	checker.Store = replacingStore{AzureStore: success.AzureStore{Client: s.az.Client()}, t: t, replace: func() {
-		if _, err := blobClient.UploadBuffer(context.Background(), pngBytes, nil); err != nil {
-			t.Fatal(err)
-		}
+	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
+	checker := newChecker(s.cfg, s.az.Client(), s.srv.Signer, s.srv.Staging.(staging.Area), zap.NewNop())
+	checker.Store = replacingStore{AzureStore: checker.Store.(success.AzureStore), replace: func() {
+		s.uploadAsBrowser(t, aliceToken, "uploads", name, "text/html", []byte("<html><script>alert(1)</script></html>"))
 	}}
-	srv := server.New(server.Options{
+	s.srv = server.New(server.Options{
 		Logger: zap.NewNop(), Auth: s.srv.Auth, Policy: s.cfg.Policy(), Resolver: s.cfg.Resolver(),
-		Signer: s.srv.Signer, Lifetime: time.Minute, Success: checker,
+		Signer: s.srv.Signer, Lifetime: time.Minute, Staging: s.srv.Staging, Success: checker,
 	})
-	s.srv = srv
 	code, ans := s.reportSuccess(t, aliceToken, "uploads", name)
 	if code != 409 || ans["preventRetry"] != nil {
 		t.Fatalf("answer %d %v, want a retryable 409", code, ans)
 	}
-	got, err := s.download(t, "uploads", name)
-	if err != nil || !bytes.Equal(got, pngBytes) {
-		t.Fatalf("the newer blob was deleted or changed: %d bytes, %v", len(got), err)
+	if s.exists(t, "uploads", name) {
+		t.Fatal("content that was not checked reached the final name")
 	}
 }

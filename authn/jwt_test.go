@@ -111,6 +111,7 @@ storage: {account: acct, key_env: KEY}
 auth:
   jwt: `+yaml+`
 rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
+staging: {container: incoming}
 `), func(k string) string {
 		if k == "KEY" {
 			return "a2V5"

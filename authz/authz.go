@@ -146,7 +146,9 @@ func (r *Rule) appliesTo(u User) bool {
 }
 
 // AllowsContentType reports whether a media type (parameters ignored) is
-// allowed.
+// allowed. A family such as "image/*" never covers an active type (one a
+// browser runs: HTML, SVG, XML, JavaScript): those pass only when named
+// exactly.
 func (c Constraints) AllowsContentType(mediaType string) bool {
 	if len(c.ContentTypes) == 0 {
 		return true
@@ -156,7 +158,7 @@ func (c Constraints) AllowsContentType(mediaType string) bool {
 	for _, allowed := range c.ContentTypes {
 		allowed = strings.ToLower(allowed)
 		if family, ok := strings.CutSuffix(allowed, "/*"); ok {
-			if f, _, _ := strings.Cut(mt, "/"); f == family && strings.Contains(mt, "/") {
+			if f, _, _ := strings.Cut(mt, "/"); f == family && strings.Contains(mt, "/") && !IsActive(mt) {
 				return true
 			}
 		} else if mt == allowed {
@@ -164,6 +166,21 @@ func (c Constraints) AllowsContentType(mediaType string) bool {
 		}
 	}
 	return false
+}
+
+// IsActive reports whether a browser runs content of this media type
+// (parameters ignored) when it opens it: HTML, SVG and other XML,
+// JavaScript, XSL, Flash.
+func IsActive(mediaType string) bool {
+	mt, _, _ := strings.Cut(mediaType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch mt {
+	case "text/html", "text/xml", "application/xml", "text/xsl", "image/svg+xml", "application/xhtml+xml",
+		"text/javascript", "application/javascript", "application/x-javascript", "application/ecmascript",
+		"text/ecmascript", "text/jscript", "application/x-shockwave-flash", "multipart/x-mixed-replace":
+		return true
+	}
+	return strings.HasSuffix(mt, "+xml")
 }
 
 // AllowsName reports whether a file name has an allowed ending.

@@ -55,6 +55,8 @@ type Config struct {
 	// Webhook, if set, is told of every verified upload whose rule has no
 	// webhook of its own.
 	Webhook *Webhook `yaml:"webhook"`
+	// Staging is where uploads wait until they are verified.
+	Staging Staging `yaml:"staging"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -78,11 +80,9 @@ type Storage struct {
 	// (environment, workload identity, managed identity, Azure CLI) and signs
 	// user delegation SAS.
 	Credential string `yaml:"credential"`
-	// EmulatorCompat grants create+write for PUT even where a rule says
-	// overwrite: false, because Azurite refuses create-only SAS for chunked
-	// uploads. Allowed only on a loopback endpoint; overwrite protection is
-	// then off.
-	EmulatorCompat bool `yaml:"emulator_compat"`
+	// EmulatorCompat is gone: overwrite: false is enforced when an upload
+	// is promoted, on Azure and Azurite alike. Kept only to say so.
+	EmulatorCompat *bool `yaml:"emulator_compat"`
 
 	keyName string
 	key     []byte
@@ -315,6 +315,49 @@ func (w *Webhook) complete(p *problems, field string, getenv func(string) string
 	}
 }
 
+// Staging configures the private container where every upload waits until
+// the upload-success check has verified it and promoted it to its final
+// name.
+type Staging struct {
+	// Container is the staging container: private, and named by no rule.
+	Container string `yaml:"container"`
+	// MaxAge is how long an unverified upload may stay before the sweeper
+	// removes it. Default 24h.
+	MaxAge Duration `yaml:"max_age"`
+	// SweepEvery is how often serve sweeps. Default 10m.
+	SweepEvery Duration `yaml:"sweep_every"`
+}
+
+// Staging defaults and limits.
+const (
+	DefaultStagingMaxAge = 24 * time.Hour
+	DefaultSweepEvery    = 10 * time.Minute
+	MinSweepEvery        = time.Minute
+)
+
+func (s *Staging) complete(p *problems, policy *authz.Policy, sasLifetime time.Duration) {
+	switch {
+	case s.Container == "":
+		p.add("staging.container", "required: a private container for unverified uploads, e.g. staging: {container: incoming}; create it without public access")
+	case !containerName.MatchString(s.Container) || strings.Contains(s.Container, "--"):
+		p.add("staging.container", "%q is not a container name (3-63 lowercase letters, digits and single hyphens)", s.Container)
+	case slices.Contains(policy.Containers(), s.Container):
+		p.add("staging.container", "%q is named by a rule: the staging container must be one that no rule names, so that nobody can sign for it directly", s.Container)
+	}
+	if s.MaxAge == 0 {
+		s.MaxAge = Duration(DefaultStagingMaxAge)
+	}
+	if a := time.Duration(s.MaxAge); a < MaxSASLifetime || a < sasLifetime {
+		p.add("staging.max_age", "want at least %v (the longest SAS lifetime), so that no upload in progress is swept; got %v", max(MaxSASLifetime, sasLifetime), a)
+	}
+	if s.SweepEvery == 0 {
+		s.SweepEvery = Duration(DefaultSweepEvery)
+	}
+	if e := time.Duration(s.SweepEvery); e < MinSweepEvery || e > time.Duration(s.MaxAge) {
+		p.add("staging.sweep_every", "want between %v and staging.max_age (%v), got %v", MinSweepEvery, time.Duration(s.MaxAge), e)
+	}
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error. Default info.
@@ -396,6 +439,7 @@ func (c *Config) complete(getenv func(string) string) error {
 		c.Webhook.complete(&p, "webhook", getenv)
 	}
 	c.policy = c.compileRules(&p, getenv)
+	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())
@@ -429,8 +473,8 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 			p.add("storage.endpoint", "%v", err)
 		}
 	}
-	if s.EmulatorCompat && !IsLoopback(s.Endpoint) {
-		p.add("storage.emulator_compat", "allowed only for an emulator on a loopback endpoint; %q is not one", s.Endpoint)
+	if s.EmulatorCompat != nil {
+		p.add("storage.emulator_compat", "no longer exists: uploads are staged and overwrite: false is enforced when blobvalet promotes them, on Azure and Azurite alike; remove this line")
 	}
 	switch s.Credential {
 	case "", CredentialSharedKey:

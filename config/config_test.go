@@ -45,12 +45,16 @@ func TestExampleFile(t *testing.T) {
 	if cfg.Storage.KeyName() != "key" {
 		t.Errorf("key name %q", cfg.Storage.KeyName())
 	}
+	if s := cfg.Staging; s.Container != "incoming" || time.Duration(s.MaxAge) != 24*time.Hour || time.Duration(s.SweepEvery) != 10*time.Minute {
+		t.Errorf("staging %+v", s)
+	}
 }
 
 const minimal = `
 storage: {account: devstoreaccount1, endpoint: "http://127.0.0.1:10000/devstoreaccount1", key_env: BLOBVALET_STORAGE_KEY}
 auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}
 rules: [{name: r, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]
+staging: {container: incoming}
 `
 
 // TestErrors checks that each mistake is named by its field and says what
@@ -66,7 +70,11 @@ func TestErrors(t *testing.T) {
 		{"bad key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: ALICE_TOKEN", 1), "is not base64"},
 		{"http endpoint", strings.Replace(minimal, "http://127.0.0.1:10000", "http://example.com", 1), "only a loopback emulator may, use https"},
 		{"endpoint with sas", strings.Replace(minimal, "devstoreaccount1\"", "devstoreaccount1?sig=x\"", 1), "must have no query"},
-		{"emulator compat on azure", strings.Replace(minimal, `endpoint: "http://127.0.0.1:10000/devstoreaccount1"`, "emulator_compat: true", 1), "storage.emulator_compat: allowed only"},
+		{"emulator compat is gone", strings.Replace(minimal, `key_env: BLOBVALET_STORAGE_KEY}`, "key_env: BLOBVALET_STORAGE_KEY, emulator_compat: true}", 1), "storage.emulator_compat: no longer exists: uploads are staged and overwrite: false is enforced when blobvalet promotes them"},
+		{"no staging", strings.Replace(minimal, "staging: {container: incoming}", "", 1), "staging.container: required"},
+		{"staging named by a rule", strings.Replace(minimal, "staging: {container: incoming}", "staging: {container: uploads}", 1), `staging.container: "uploads" is named by a rule`},
+		{"staging max age too short", strings.Replace(minimal, "staging: {container: incoming}", "staging: {container: incoming, max_age: 30m}", 1), "staging.max_age: want at least 1h0m0s"},
+		{"sweep too often", strings.Replace(minimal, "staging: {container: incoming}", "staging: {container: incoming, sweep_every: 5s}", 1), "staging.sweep_every: want between 1m0s"},
 		{"bad account", strings.Replace(minimal, "account: devstoreaccount1", "account: Dev_Store", 1), "storage.account"},
 		{"short token", minimal, "shorter than 16"},
 		{"no auth", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "", 1), "auth: no way to authenticate"},

@@ -25,17 +25,15 @@ func (p Permissions) String() string {
 	return (&azsas.BlobPermissions{Read: p.Read, Create: p.Create, Write: p.Write, Delete: p.Delete}).String()
 }
 
-// For returns the least permissions that let Fine Uploader do method:
-// create-only for a PUT that must not replace a blob, create and write for
-// one that may, delete for DELETE. Create-only covers Put Blob, Put Block
-// and Put Block List from service version 2026-04-06 on.
-//
-// emulatorCompat grants create and write to every PUT, because Azurite
-// refuses create-only SAS for Put Block and Put Block List.
-func For(method authz.Method, overwrite, emulatorCompat bool) (Permissions, error) {
+// PermissionsFor returns the least permissions that let the browser do
+// method: create and write for a PUT, which goes to the uploader's own
+// staging blob (overwriting one's own unverified upload harms nobody, and
+// a rule's overwrite: false is enforced when the upload is promoted), and
+// delete for DELETE. Never read.
+func PermissionsFor(method authz.Method) (Permissions, error) {
 	switch method {
 	case authz.Put:
-		return Permissions{Create: true, Write: overwrite || emulatorCompat}, nil
+		return Permissions{Create: true, Write: true}, nil
 	case authz.Delete:
 		return Permissions{Delete: true}, nil
 	}

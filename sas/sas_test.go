@@ -12,29 +12,17 @@ import (
 	"github.com/blobvalet/blobvalet/blobref"
 )
 
-// TestFor pins the permissions that production issues: the least that lets
-// Fine Uploader do its request, and never read.
-func TestFor(t *testing.T) {
-	tests := []struct {
-		method              authz.Method
-		overwrite, emulator bool
-		want                string
-	}{
-		{authz.Put, false, false, "c"},
-		{authz.Put, true, false, "cw"},
-		{authz.Delete, false, false, "d"},
-		{authz.Delete, true, false, "d"},
-		{authz.Put, false, true, "cw"},
-		{authz.Delete, false, true, "d"},
-	}
-	for _, tt := range tests {
-		p, err := For(tt.method, tt.overwrite, tt.emulator)
-		if err != nil || p.String() != tt.want {
-			t.Errorf("For(%s, overwrite=%v, emulator=%v) = %q, %v; want %q", tt.method, tt.overwrite, tt.emulator, p, err, tt.want)
+// TestPermissionsFor pins the permissions that production issues: the
+// least that lets the browser do its request, and never read.
+func TestPermissionsFor(t *testing.T) {
+	for method, want := range map[authz.Method]string{authz.Put: "cw", authz.Delete: "d"} {
+		p, err := PermissionsFor(method)
+		if err != nil || p.String() != want {
+			t.Errorf("PermissionsFor(%s) = %q, %v; want %q", method, p, err, want)
 		}
 	}
-	if _, err := For("GET", true, true); err == nil {
-		t.Error("For(GET) succeeded")
+	if _, err := PermissionsFor("GET"); err == nil {
+		t.Error("PermissionsFor(GET) succeeded")
 	}
 }
 

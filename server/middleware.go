@@ -94,6 +94,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	return m
 }
 
+// Registry returns the registry the metrics are in, for other parts of the
+// service to add theirs.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
 // instrument counts and times every routed request.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

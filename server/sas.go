@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -83,14 +84,21 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		zap.String("container", req.blob.Container),
 		zap.String("blob", string(req.blob.Name)))
 
-	d := s.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
+	target, d, err := s.target(r.Context(), user, req)
+	if err != nil {
+		fail(outcomeOf(err), err)
+		return
+	}
 	if !d.Allow {
 		fail("denied", errs.E(op, errs.Forbidden, d.Reason))
 		return
 	}
 	log = append(log, zap.String("rule", d.Rule.Name))
+	if target != req.blob {
+		log = append(log, zap.String("staging_blob", string(target.Name)))
+	}
 
-	perms, err := sas.For(req.method, d.Rule.Overwrite, s.EmulatorCompat)
+	perms, err := sas.PermissionsFor(req.method)
 	if err != nil {
 		fail("error", errs.Wrap(op, errs.Internal, "", err))
 		return
@@ -100,7 +108,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		lifetime = d.Rule.Lifetime
 	}
 	expiry := s.Now().Add(lifetime)
-	uri, err := s.Signer.Sign(req.blob, perms, expiry)
+	uri, err := s.Signer.Sign(target, perms, expiry)
 	if err != nil {
 		fail("error", errs.Wrap(op, errs.Internal, "", err))
 		return
@@ -115,6 +123,44 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		zap.String("outcome", "issued"),
 		zap.String("permissions", perms.String()),
 		zap.Time("expiry", expiry.UTC().Truncate(time.Second)))...)
+}
+
+// target decides a signature request and returns the blob to sign for.
+// The rules decide on the final name. A PUT is signed for the caller's own
+// staging blob of that name: nothing reaches a final name before it is
+// verified. A DELETE is signed for the final name, unless the caller's
+// upload to that name is in progress: then it is Fine Uploader cleaning up
+// a cancelled upload, and it removes the unverified upload, never a
+// verified file.
+func (s *Server) target(ctx context.Context, user authz.User, req sasRequest) (blobref.Ref, authz.Decision, error) {
+	const op = "sas.issue"
+	d := s.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
+	if req.method == authz.Delete {
+		put := s.Policy.Decide(authz.Request{User: user, Method: authz.Put, Blob: req.blob})
+		if !put.Allow {
+			return req.blob, d, nil
+		}
+		staged, err := s.Staging.Ref(user.ID, req.blob)
+		if err != nil {
+			return req.blob, d, nil
+		}
+		busy, err := s.Staging.InProgress(ctx, staged)
+		if err != nil {
+			return blobref.Ref{}, d, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
+		}
+		if busy {
+			return staged, put, nil
+		}
+		return req.blob, d, nil
+	}
+	if !d.Allow {
+		return req.blob, d, nil
+	}
+	staged, err := s.Staging.Ref(user.ID, req.blob)
+	if err != nil {
+		return blobref.Ref{}, d, errs.Wrap(op, errs.Invalid, err.Error(), err)
+	}
+	return staged, d, nil
 }
 
 func outcomeOf(err error) string {

@@ -31,8 +31,18 @@ type Signer interface {
 	Sign(ref blobref.Ref, perms sas.Permissions, expiry time.Time) (string, error)
 }
 
-// Options are the parts a Server is built from. All but Ready and Now are
-// required.
+// Stager maps an upload's final name to the uploader's own blob in the
+// staging container, where every upload goes until it is verified.
+type Stager interface {
+	// Ref returns user's staging blob for final.
+	Ref(user string, final blobref.Ref) (blobref.Ref, error)
+	// InProgress reports whether that staging blob exists, also when it
+	// holds only uncommitted blocks.
+	InProgress(ctx context.Context, staged blobref.Ref) (bool, error)
+}
+
+// Options are the parts a Server is built from. All but Ready, Now,
+// Metrics, Success and Extra are required.
 type Options struct {
 	Logger   *zap.Logger
 	Auth     Authenticator
@@ -41,8 +51,8 @@ type Options struct {
 	Signer   Signer
 	// Lifetime is the SAS lifetime unless the matching rule sets its own.
 	Lifetime time.Duration
-	// EmulatorCompat grants create+write to every PUT (see sas.For).
-	EmulatorCompat bool
+	// Staging holds uploads until they are verified.
+	Staging Stager
 	// CORSOrigins are the origins allowed to call the server from a page.
 	CORSOrigins []string
 	// Ready reports whether the service can do its work; nil means always.

@@ -13,8 +13,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 const (
@@ -36,7 +38,20 @@ auth:
 rules:
   - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}
   - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true, lifetime: 1h}
+staging: {container: incoming}
 `
+
+// fakeStager stages as the real Area does and holds uploads in progress
+// in a set.
+type fakeStager struct {
+	staging.Area
+	busy map[string]bool
+	err  error
+}
+
+func (f fakeStager) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
+	return f.busy[ref.String()], f.err
+}
 
 type testServer struct {
 	*Server
@@ -66,6 +81,9 @@ func newTestServer(t testing.TB) *testServer {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	ts := &testServer{logs: logs, now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	area := staging.Area{Container: cfg.Staging.Container}
+	busy, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "users/alice/cancelled.jpg"})
+	sharedBusy, _ := area.Ref("alice", blobref.Ref{Container: "shared", Name: "y"})
 	ts.Server = New(Options{
 		Logger:      zap.New(core),
 		Auth:        auth,
@@ -74,6 +92,7 @@ func newTestServer(t testing.TB) *testServer {
 		Signer:      signer,
 		Lifetime:    time.Duration(cfg.SAS.Lifetime),
 		CORSOrigins: cfg.CORSOrigins,
+		Staging:     fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}},
 		Now:         func() time.Time { return ts.now },
 	})
 	return ts
@@ -96,37 +115,42 @@ func TestSAS(t *testing.T) {
 		status   int
 		perms    string // for 200
 		expiry   string // for 200
+		signed   string // for 200: the container signed for
 	}{
-		{"put own folder", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "c", "2030-01-01T12:10:00Z"},
-		{"delete own folder", "GET", sasQuery(up+"users/alice/x.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "2030-01-01T12:10:00Z"},
-		{"odd name", "GET", sasQuery(up+"users/alice/a b#c?d%e+ü.txt", "PUT"), aliceToken, nil, "", 200, "c", ""},
-		{"staff overwrite and rule lifetime", "GET", sasQuery(endpoint+"/shared/x", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T13:00:00Z"},
-		{"trailing slash endpoint", "GET", sasQuery(up+"/users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "c", ""},
-		{"trusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "10.1.2.3:5555", 200, "c", ""},
+		{"put own folder", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T12:10:00Z", "incoming"},
+		{"delete own folder", "GET", sasQuery(up+"users/alice/x.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "2030-01-01T12:10:00Z", "uploads"},
+		{"cancel clean-up deletes the staged upload", "GET", sasQuery(up+"users/alice/cancelled.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "", "incoming"},
+		{"cancel clean-up with PUT rights only", "GET", sasQuery(endpoint+"/shared/y", "DELETE"), aliceToken, nil, "", 200, "d", "", "incoming"},
+		{"no upload in progress, no DELETE rights", "GET", sasQuery(endpoint+"/shared/x", "DELETE"), aliceToken, nil, "", 403, "", "", ""},
+		{"cancel clean-up without PUT rights", "GET", sasQuery(endpoint+"/shared/y", "DELETE"), bobToken, nil, "", 403, "", "", ""},
+		{"odd name", "GET", sasQuery(up+"users/alice/a b#c?d%e+ü.txt", "PUT"), aliceToken, nil, "", 200, "cw", "", "incoming"},
+		{"staff overwrite and rule lifetime", "GET", sasQuery(endpoint+"/shared/x", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T13:00:00Z", "incoming"},
+		{"trailing slash endpoint", "GET", sasQuery(up+"/users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "cw", "", "incoming"},
+		{"trusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "10.1.2.3:5555", 200, "cw", "", "incoming"},
 
-		{"no token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", nil, "", 401, "", ""},
-		{"wrong token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "nope-nope-nope-nope", nil, "", 401, "", ""},
-		{"basic auth", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", map[string]string{"Authorization": "Basic YWxpY2U6eA=="}, "", 401, "", ""},
-		{"untrusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "192.0.2.1:5555", 401, "", ""},
-		{"missing bloburi", "GET", "/sas?_method=PUT", aliceToken, nil, "", 400, "", ""},
-		{"missing method", "GET", "/sas?bloburi=" + url.QueryEscape(up+"users/alice/x"), aliceToken, nil, "", 400, "", ""},
-		{"two bloburis", "GET", sasQuery(up+"users/alice/x", "PUT") + "&bloburi=" + url.QueryEscape(up+"users/bob/x"), aliceToken, nil, "", 400, "", ""},
-		{"method GET", "GET", sasQuery(up+"users/alice/x.jpg", "GET"), aliceToken, nil, "", 403, "", ""},
-		{"method lower case", "GET", sasQuery(up+"users/alice/x.jpg", "put"), aliceToken, nil, "", 403, "", ""},
-		{"other folder", "GET", sasQuery(up+"users/bob/x.jpg", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"other host", "GET", sasQuery("https://evil.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"other account path", "GET", sasQuery(endpoint+"/devstoreaccount1/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"other container", "GET", sasQuery(endpoint+"/private/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"http scheme", "GET", sasQuery("http://acct.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"dot dot", "GET", sasQuery(up+"users/alice/../bob/x", "PUT"), aliceToken, nil, "", 400, "", ""},
-		{"encoded slash", "GET", sasQuery(up+"users/alice%2F..%2Fbob/x", "PUT"), aliceToken, nil, "", 400, "", ""},
-		{"backslash", "GET", sasQuery(up+`users/alice/..\bob\x`, "PUT"), aliceToken, nil, "", 400, "", ""},
-		{"user id widens folder", "GET", sasQuery(up+"users/a/b/x", "PUT"), "slash-token-0123456789", nil, "", 403, "", ""},
-		{"bob in shared", "GET", sasQuery(endpoint+"/shared/x", "PUT"), bobToken, nil, "", 403, "", ""},
-		{"delete in shared", "GET", sasQuery(endpoint+"/shared/x", "DELETE"), aliceToken, nil, "", 403, "", ""},
-		{"folder itself", "GET", sasQuery(up+"users/alice", "PUT"), aliceToken, nil, "", 403, "", ""},
-		{"bad query", "GET", "/sas?bloburi=%zz&_method=PUT", aliceToken, nil, "", 400, "", ""},
-		{"POST", "POST", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 405, "", ""},
+		{"no token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", nil, "", 401, "", "", ""},
+		{"wrong token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "nope-nope-nope-nope", nil, "", 401, "", "", ""},
+		{"basic auth", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", map[string]string{"Authorization": "Basic YWxpY2U6eA=="}, "", 401, "", "", ""},
+		{"untrusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "192.0.2.1:5555", 401, "", "", ""},
+		{"missing bloburi", "GET", "/sas?_method=PUT", aliceToken, nil, "", 400, "", "", ""},
+		{"missing method", "GET", "/sas?bloburi=" + url.QueryEscape(up+"users/alice/x"), aliceToken, nil, "", 400, "", "", ""},
+		{"two bloburis", "GET", sasQuery(up+"users/alice/x", "PUT") + "&bloburi=" + url.QueryEscape(up+"users/bob/x"), aliceToken, nil, "", 400, "", "", ""},
+		{"method GET", "GET", sasQuery(up+"users/alice/x.jpg", "GET"), aliceToken, nil, "", 403, "", "", ""},
+		{"method lower case", "GET", sasQuery(up+"users/alice/x.jpg", "put"), aliceToken, nil, "", 403, "", "", ""},
+		{"other folder", "GET", sasQuery(up+"users/bob/x.jpg", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"other host", "GET", sasQuery("https://evil.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"other account path", "GET", sasQuery(endpoint+"/devstoreaccount1/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"other container", "GET", sasQuery(endpoint+"/private/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"http scheme", "GET", sasQuery("http://acct.blob.core.windows.net/uploads/users/alice/x", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"dot dot", "GET", sasQuery(up+"users/alice/../bob/x", "PUT"), aliceToken, nil, "", 400, "", "", ""},
+		{"encoded slash", "GET", sasQuery(up+"users/alice%2F..%2Fbob/x", "PUT"), aliceToken, nil, "", 400, "", "", ""},
+		{"backslash", "GET", sasQuery(up+`users/alice/..\bob\x`, "PUT"), aliceToken, nil, "", 400, "", "", ""},
+		{"user id widens folder", "GET", sasQuery(up+"users/a/b/x", "PUT"), "slash-token-0123456789", nil, "", 403, "", "", ""},
+		{"bob in shared", "GET", sasQuery(endpoint+"/shared/x", "PUT"), bobToken, nil, "", 403, "", "", ""},
+		{"delete in shared", "GET", sasQuery(endpoint+"/shared/x", "DELETE"), aliceToken, nil, "", 403, "", "", ""},
+		{"folder itself", "GET", sasQuery(up+"users/alice", "PUT"), aliceToken, nil, "", 403, "", "", ""},
+		{"bad query", "GET", "/sas?bloburi=%zz&_method=PUT", aliceToken, nil, "", 400, "", "", ""},
+		{"POST", "POST", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 405, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,8 +189,8 @@ func TestSAS(t *testing.T) {
 				t.Errorf("Cache-Control %q", cc)
 			}
 			u, err := url.Parse(body)
-			if err != nil || !strings.HasPrefix(body, endpoint+"/") {
-				t.Fatalf("body %q is not an absolute blob URL", body)
+			if err != nil || !strings.HasPrefix(body, endpoint+"/"+tt.signed+"/") {
+				t.Fatalf("body %q is not an absolute blob URL in container %s", body, tt.signed)
 			}
 			q := u.Query()
 			if q.Get("sp") != tt.perms || q.Get("sr") != "b" || q.Get("spr") != "https" {
@@ -213,7 +237,7 @@ func TestSASLogsDecision(t *testing.T) {
 		t.Fatalf("%d decision lines, want 2", len(entries))
 	}
 	ok, denied := entries[0].ContextMap(), entries[1].ContextMap()
-	for k, want := range map[string]string{"request_id": "req-42", "user": "alice", "method": "PUT", "container": "uploads", "blob": "users/alice/x.jpg", "rule": "own-folder", "outcome": "issued", "permissions": "c"} {
+	for k, want := range map[string]string{"request_id": "req-42", "user": "alice", "method": "PUT", "container": "uploads", "blob": "users/alice/x.jpg", "rule": "own-folder", "outcome": "issued", "permissions": "cw", "staging_blob": "YWxpY2U/uploads/users/alice/x.jpg"} {
 		if ok[k] != want {
 			t.Errorf("issued line %s = %v, want %q", k, ok[k], want)
 		}

@@ -89,6 +89,7 @@ type successAnswer struct {
 	Blob         string `json:"blob"`
 	Size         int64  `json:"size"`
 	ContentType  string `json:"contentType"`
+	EventID      string `json:"eventId"`
 }
 
 // handleSuccess answers Fine Uploader's upload-success request.
@@ -131,6 +132,9 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 			outcome = "missing"
 		case errs.Conflict:
 			outcome = "changed"
+			if e := (*errs.Error)(nil); errors.As(err, &e) && e.PreventRetry {
+				outcome = "taken"
+			}
 		case errs.Unavailable, errs.BadGateway, errs.Internal:
 			outcome = "error"
 		}
@@ -144,8 +148,10 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		zap.String("outcome", "verified"),
 		zap.Int64("size", res.Size),
 		zap.String("content_type", res.ContentType),
-		zap.String("etag", res.ETag))...)
+		zap.String("etag", res.ETag),
+		zap.String("event_id", res.EventID),
+		zap.Bool("repeat", res.Repeat))...)
 	writeJSON(w, http.StatusOK, successAnswer{
-		Success: true, ThumbnailURL: res.ThumbnailURL, Blob: res.Blob, Size: res.Size, ContentType: res.ContentType,
+		Success: true, ThumbnailURL: res.ThumbnailURL, Blob: res.Blob, Size: res.Size, ContentType: res.ContentType, EventID: res.EventID,
 	})
 }

@@ -1,63 +1,83 @@
-// Package success verifies finished uploads. An Azure SAS cannot limit a
-// blob's size or type, and the browser chooses the name, so when Fine
-// Uploader reports a finished upload, the blob is checked against the rule
-// that allowed it: what breaks the rule is deleted, what passes is stamped
-// with its verified owner and announced to the application.
+// Package success verifies finished uploads and promotes them to their
+// final names. Every upload lands first in the uploader's own blob in the
+// private staging container (package staging); when Fine Uploader reports
+// it finished, the check reads it, and what breaks its rule is deleted while
+// what passes is copied server-side to its final name, with the verified
+// type, a safe Content-Disposition and blobvalet's stamp, then announced to
+// the application. Only blobvalet writes final names, so the stamp on a
+// final blob is proof of who uploaded it.
 package success
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
-	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
-// Metadata keys blobvalet writes on a verified blob.
+// Metadata keys blobvalet writes on a verified blob. An uploader's own
+// metadata with the blobvalet_ prefix is dropped at promotion.
 const (
 	MetaOwner      = "blobvalet_owner"
 	MetaVerifiedAt = "blobvalet_verified_at"
+	MetaEvent      = "blobvalet_event"
+	metaPrefix     = "blobvalet_"
 )
-
-// sniffLen is how much of a blob is read to sniff its type.
-const sniffLen = 512
 
 // Props are the stored properties of a blob.
 type Props struct {
-	Size        int64
-	ContentType string
-	ETag        string
+	Size            int64
+	ContentType     string
+	ContentEncoding string
+	ETag            string
 	// Metadata as stored; keys may come back in another case.
 	Metadata map[string]string
 }
 
+// Commit is how a promoted blob is written.
+type Commit struct {
+	ContentType        string
+	ContentDisposition string
+	Metadata           map[string]string
+	// CreateOnly refuses to replace a blob that exists (If-None-Match: *).
+	CreateOnly bool
+}
+
 // Store is the blob storage the check needs.
 type Store interface {
-	// Properties returns a blob's properties, or an error for which
-	// IsNotFound is true.
+	// Head returns a blob's properties and up to n of its first bytes, in
+	// one round trip.
+	Head(ctx context.Context, ref blobref.Ref, n int64) (Props, []byte, error)
+	// Properties returns a blob's properties.
 	Properties(ctx context.Context, ref blobref.Ref) (Props, error)
-	// Head returns up to n first bytes of the blob at etag.
-	Head(ctx context.Context, ref blobref.Ref, etag string, n int64) ([]byte, error)
+	// Promote copies src, as long as it still has srcETag, to dst inside
+	// storage and commits it with c's headers, metadata and condition in
+	// one step. It returns dst's new ETag.
+	Promote(ctx context.Context, src blobref.Ref, srcETag string, size int64, dst blobref.Ref, c Commit) (string, error)
 	// Delete deletes the blob only if it still has etag.
 	Delete(ctx context.Context, ref blobref.Ref, etag string) error
-	// SetMetadata replaces the metadata only if the blob still has etag, and
-	// returns the new ETag.
-	SetMetadata(ctx context.Context, ref blobref.Ref, md map[string]string, etag string) (string, error)
 	// IsNotFound reports whether err means the blob does not exist.
 	IsNotFound(err error) bool
 	// IsChanged reports whether err means the blob no longer has the ETag.
 	IsChanged(err error) bool
+	// IsTaken reports whether err means a create-only commit found a blob.
+	IsTaken(err error) bool
 }
 
 // Request is a parsed upload-success request.
 type Request struct {
 	User authz.User
+	// Blob is the final name the upload was signed for.
 	Blob blobref.Ref
 	// UUID and Name are Fine Uploader's file id and original file name.
 	UUID, Name string
@@ -74,6 +94,10 @@ type Result struct {
 	ETag         string
 	ThumbnailURL string
 	Rule         string
+	// EventID identifies the upload's event; it is the same on every repeat.
+	EventID string
+	// Repeat is true when the upload had been promoted by an earlier request.
+	Repeat bool
 }
 
 // Thumbnailer makes the thumbnail URL for a verified blob, or "".
@@ -83,15 +107,22 @@ type Thumbnailer func(rule *authz.Rule, ref blobref.Ref, contentType string) (st
 type Checker struct {
 	Store    Store
 	Policy   *authz.Policy
+	Staging  staging.Area
 	Thumbs   Thumbnailer
 	Notifier *Notifier
 	// Hooks gives per-rule notifiers by rule name; a missing rule uses Notifier.
 	Hooks map[string]*Notifier
 	Now   func() time.Time
+	// Log receives what goes wrong after an answer is settled; nil logs nothing.
+	Log *zap.Logger
 }
 
-// Check verifies one finished upload. Errors are *errs.Error values whose
-// kind and flags say what Fine Uploader should do.
+// Check verifies the caller's staged upload for req.Blob and promotes it.
+// It acts on the caller's own staging blob and nothing else; a final blob
+// is only ever created or, where the rule allows overwriting, replaced. A
+// repeated request for an upload already promoted for this user gives the
+// same answer and event id. Errors are *errs.Error values whose kind and
+// flags say what Fine Uploader should do.
 func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	const op = "success.check"
 	d := c.Policy.Decide(authz.Request{User: req.User, Method: authz.Put, Blob: req.Blob})
@@ -102,50 +133,87 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 		return Result{}, e
 	}
 	rule := d.Rule
-	p, err := c.Store.Properties(ctx, req.Blob)
+	stg, err := c.Staging.Ref(req.User.ID, req.Blob)
+	if err != nil {
+		e := errs.Wrap(op, errs.Invalid, err.Error(), err)
+		e.PreventRetry = true
+		return Result{}, e
+	}
+	p, head, err := c.Store.Head(ctx, stg, sniffLen)
+	if c.Store.IsNotFound(err) {
+		return c.promoted(ctx, req, rule)
+	}
+	if err != nil {
+		return Result{}, unavailable(op, err)
+	}
+	verdict, v := Verify(rule.Constraints, req.Blob.Name, p, head)
+	if v != nil {
+		return Result{}, c.reject(ctx, stg, p, rule, v)
+	}
+	eventID := EventID(req.Blob, p.ETag)
+	verifiedAt := c.Now().UTC().Format(time.RFC3339)
+	md := uploaderMetadata(p.Metadata)
+	md[MetaOwner] = req.User.ID
+	md[MetaVerifiedAt] = verifiedAt
+	md[MetaEvent] = eventID
+	etag, err := c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, Commit{
+		ContentType:        verdict.ContentType,
+		ContentDisposition: verdict.Disposition,
+		Metadata:           md,
+		CreateOnly:         !rule.Overwrite,
+	})
+	switch {
+	case c.Store.IsChanged(err) || c.Store.IsNotFound(err):
+		return Result{}, changed(op)
+	case c.Store.IsTaken(err):
+		// Either an earlier attempt of this very upload was promoted and
+		// could not remove its staging blob, or the name is taken.
+		fp, ferr := c.Store.Properties(ctx, req.Blob)
+		if ferr != nil || meta(fp.Metadata, MetaOwner) != req.User.ID || meta(fp.Metadata, MetaEvent) != eventID {
+			return Result{}, c.taken(ctx, stg, p, req.Blob)
+		}
+		etag, verifiedAt = fp.ETag, meta(fp.Metadata, MetaVerifiedAt)
+	case err != nil:
+		return Result{}, unavailable(op, err)
+	}
+	if err := c.Store.Delete(ctx, stg, p.ETag); err != nil && !c.Store.IsNotFound(err) {
+		// The upload is verified and in place; the sweeper removes the rest.
+		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(err))
+	}
+	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
+	return c.finish(ctx, req, rule, res, verifiedAt)
+}
+
+// promoted answers a request whose staging blob is gone: a repeat of an
+// upload already promoted for this user, or a request for an upload that
+// never arrived or that is someone else's.
+func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (Result, error) {
+	const op = "success.check"
+	fp, err := c.Store.Properties(ctx, req.Blob)
 	if c.Store.IsNotFound(err) {
 		e := errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again")
 		e.Reset = true
 		return Result{}, e
 	}
 	if err != nil {
-		return Result{}, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
+		return Result{}, unavailable(op, err)
 	}
-	contentType := p.ContentType
-	// Every request is checked in full: the uploader can set any x-ms-meta-*
-	// header, so a stamp already on the blob proves nothing.
-	head, err := c.Store.Head(ctx, req.Blob, p.ETag, sniffLen)
-	if c.Store.IsChanged(err) || c.Store.IsNotFound(err) {
-		return Result{}, changed(op)
+	eventID := meta(fp.Metadata, MetaEvent)
+	if meta(fp.Metadata, MetaOwner) != req.User.ID || eventID == "" {
+		e := errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours")
+		e.PreventRetry = true
+		return Result{}, e
 	}
-	if err != nil {
-		return Result{}, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
-	}
-	if v := Violation(rule.Constraints, req.Blob.Name, p, head); v != nil {
-		return Result{}, c.reject(ctx, req, p, rule, v)
-	}
-	if contentType == "" {
-		contentType = mediaType(http.DetectContentType(head))
-	}
-	md := make(map[string]string, len(p.Metadata)+2)
-	for k, v := range p.Metadata {
-		if !strings.EqualFold(k, MetaOwner) && !strings.EqualFold(k, MetaVerifiedAt) {
-			md[k] = v
-		}
-	}
-	md[MetaOwner] = req.User.ID
-	md[MetaVerifiedAt] = c.Now().UTC().Format(time.RFC3339)
-	etag, err := c.Store.SetMetadata(ctx, req.Blob, md, p.ETag)
-	if c.Store.IsChanged(err) || c.Store.IsNotFound(err) {
-		return Result{}, changed(op)
-	}
-	if err != nil {
-		return Result{}, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
-	}
-	p.ETag, p.Metadata = etag, md
-	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: contentType, ETag: p.ETag, Rule: rule.Name}
+	res := Result{Blob: string(req.Blob.Name), Size: fp.Size, ContentType: fp.ContentType, ETag: fp.ETag, Rule: rule.Name, EventID: eventID, Repeat: true}
+	return c.finish(ctx, req, rule, res, meta(fp.Metadata, MetaVerifiedAt))
+}
+
+// finish makes the thumbnail and tells the application.
+func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
+	const op = "success.finish"
+	var err error
 	if c.Thumbs != nil {
-		if res.ThumbnailURL, err = c.Thumbs(rule, req.Blob, contentType); err != nil {
+		if res.ThumbnailURL, err = c.Thumbs(rule, req.Blob, res.ContentType); err != nil {
 			return Result{}, errs.Wrap(op, errs.Internal, "", err)
 		}
 	}
@@ -155,9 +223,9 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	}
 	if n != nil {
 		ev := Event{
-			User: req.User.ID, Container: req.Blob.Container, Blob: string(req.Blob.Name),
-			Name: req.Name, UUID: req.UUID, Size: p.Size, ContentType: contentType,
-			ETag: p.ETag, Params: req.Params, VerifiedAt: meta(p.Metadata, MetaVerifiedAt),
+			ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
+			Name: req.Name, UUID: req.UUID, Size: res.Size, ContentType: res.ContentType,
+			ETag: res.ETag, Params: req.Params, VerifiedAt: verifiedAt,
 		}
 		if err := n.Notify(ctx, ev); err != nil {
 			return Result{}, errs.Wrap(op, errs.BadGateway, "the application was not told of the upload; retrying will tell it", err)
@@ -166,20 +234,27 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
+func (c *Checker) log() *zap.Logger {
+	if c.Log == nil {
+		return zap.NewNop()
+	}
+	return c.Log
+}
+
+func unavailable(op string, err error) error {
+	return errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
+}
+
 func changed(op string) error {
 	return errs.E(op, errs.Conflict, "the file changed in storage while it was being checked; retrying checks it again")
 }
 
-// reject deletes a blob that broke its rule, if it is still the blob that
-// was checked, and returns the error for Fine Uploader.
-func (c *Checker) reject(ctx context.Context, req Request, p Props, rule *authz.Rule, v *RuleViolation) error {
+// reject deletes a staging blob that broke its rule, if it is still the
+// blob that was checked, and returns the error for Fine Uploader.
+func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p Props, rule *authz.Rule, v *RuleViolation) error {
 	const op = "success.reject"
-	err := c.Store.Delete(ctx, req.Blob, p.ETag)
-	switch {
-	case c.Store.IsChanged(err):
-		return changed(op)
-	case err != nil && !c.Store.IsNotFound(err):
-		return errs.Wrap(op, errs.Unavailable, "the file breaks a rule but could not be removed; try again", err)
+	if err := c.discard(ctx, op, stg, p); err != nil {
+		return err
 	}
 	e := errs.E(op, errs.Rejected, v.Message)
 	e.Err = fmt.Errorf("rule %s: check %s failed", rule.Name, v.Check)
@@ -187,73 +262,53 @@ func (c *Checker) reject(ctx context.Context, req Request, p Props, rule *authz.
 	return e
 }
 
-// RuleViolation says which check a blob failed, in words for its uploader.
-type RuleViolation struct {
-	// Check is max_size, content_types or extensions.
-	Check   string
-	Message string
+// taken deletes a staging blob whose final name exists and may not be
+// replaced.
+func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p Props, final blobref.Ref) error {
+	const op = "success.promote"
+	if err := c.discard(ctx, op, stg, p); err != nil {
+		return err
+	}
+	e := errs.E(op, errs.Conflict, "a file named "+string(final.Name)+" already exists and may not be replaced")
+	e.PreventRetry = true
+	return e
 }
 
-// Violation checks a blob against a rule's constraints: its stored size,
-// its name's ending, its declared content type and the type sniffed from its
-// first bytes. It returns nil when the blob passes.
-//
-// The declared type is checked when the browser sent one (Fine Uploader
-// sends none for files the browser has no type for). The sniffed type must
-// be allowed too, so that HTML named .jpg is caught; when the sniffer cannot
-// tell (application/octet-stream), the declared type must be present and
-// allowed.
-func Violation(c authz.Constraints, name blobref.Name, p Props, head []byte) *RuleViolation {
-	if c.MaxSize > 0 && p.Size > c.MaxSize {
-		return &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", decimalSize(p.Size), config.FormatSize(c.MaxSize))}
-	}
-	if !c.AllowsName(string(name)) {
-		return &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
-	}
-	if len(c.ContentTypes) == 0 {
-		return nil
-	}
-	allowed := strings.Join(c.ContentTypes, ", ")
-	if p.ContentType != "" && !c.AllowsContentType(p.ContentType) {
-		return &RuleViolation{"content_types", fmt.Sprintf("file type %s is not allowed (allowed: %s)", mediaType(p.ContentType), allowed)}
-	}
-	sniffed := mediaType(http.DetectContentType(head))
-	if sniffed == "application/octet-stream" {
-		if p.ContentType == "" {
-			return &RuleViolation{"content_types", fmt.Sprintf("file type is unknown (allowed: %s)", allowed)}
-		}
-		return nil
-	}
-	if !c.AllowsContentType(sniffed) {
-		return &RuleViolation{"content_types", fmt.Sprintf("file content is %s, not an allowed type (allowed: %s)", sniffed, allowed)}
+func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p Props) error {
+	err := c.Store.Delete(ctx, stg, p.ETag)
+	switch {
+	case c.Store.IsChanged(err):
+		return changed(op)
+	case err != nil && !c.Store.IsNotFound(err):
+		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", err)
 	}
 	return nil
 }
 
-func mediaType(ct string) string {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
+// EventID returns the id of the event for an upload to final whose staging
+// blob had etag: the same on every repeat of that upload's success
+// request, different for every other upload.
+func EventID(final blobref.Ref, stagingETag string) string {
+	h := sha256.New()
+	for _, s := range []string{final.Container, string(final.Name), stagingETag} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "evt_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func orList(l []string) string {
-	if len(l) <= 1 {
-		return strings.Join(l, "")
+// uploaderMetadata returns the uploader's own metadata (Fine Uploader's
+// qqfilename and the page's params), keys in lower case as Fine Uploader
+// sends them, without anything in blobvalet's namespace.
+func uploaderMetadata(md map[string]string) map[string]string {
+	out := make(map[string]string, len(md)+3)
+	for k, v := range md {
+		k = strings.ToLower(k)
+		if !strings.HasPrefix(k, metaPrefix) {
+			out[k] = v
+		}
 	}
-	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
-}
-
-// decimalSize formats a file's size as people see it in file managers.
-func decimalSize(n int64) string {
-	units := []string{"B", "KB", "MB", "GB", "TB"}
-	f, i := float64(n), 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
+	return out
 }
 
 func meta(md map[string]string, key string) string {

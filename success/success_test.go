@@ -13,75 +13,186 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 
-func TestViolation(t *testing.T) {
-	c := authz.Constraints{MaxSize: 10 << 20, ContentTypes: []string{"image/*", "text/plain"}, Extensions: []string{".jpg", ".png", ".txt"}}
+func TestVerify(t *testing.T) {
+	c := authz.Constraints{MaxSize: 10 << 20, ContentTypes: []string{"image/*", "text/plain"}, Extensions: []string{".jpg", ".png", ".txt", ".svg"}}
+	svg := []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>`)
 	tests := []struct {
-		name     string
-		blob     string
-		p        Props
-		head     []byte
-		check    string // "" = passes
-		contains string
+		name        string
+		blob        string
+		p           Props
+		head        []byte
+		check       string // "" = passes
+		contains    string
+		stored      string
+		disposition string
 	}{
-		{"png", "a.png", Props{Size: 100, ContentType: "image/png"}, png, "", ""},
-		{"text", "a.txt", Props{Size: 5, ContentType: "text/plain"}, []byte("hello"), "", ""},
-		{"no declared type, sniffed ok", "a.png", Props{Size: 100}, png, "", ""},
-		{"too large", "a.png", Props{Size: 12_400_000, ContentType: "image/png"}, png, "max_size", "file is 12.4 MB; the limit is 10 MiB"},
-		{"wrong ending", "a.gif", Props{Size: 1, ContentType: "image/gif"}, []byte("GIF89a"), "extensions", "file name must end in .jpg, .png or .txt"},
-		{"declared html", "a.jpg", Props{Size: 1, ContentType: "text/html"}, []byte("<html>"), "content_types", "file type text/html is not allowed"},
-		{"html named jpg", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, []byte("<!DOCTYPE html><script>alert(1)</script>"), "content_types", "file content is text/html, not an allowed type"},
-		{"unknown binary, declared ok", "a.png", Props{Size: 3, ContentType: "image/x-new"}, []byte{0, 1, 2}, "", ""},
-		{"unknown binary, nothing declared", "a.png", Props{Size: 3}, []byte{0, 1, 2}, "content_types", "file type is unknown"},
+		{"png", "a.png", Props{Size: 100, ContentType: "image/png"}, png, "", "", "image/png", "inline"},
+		{"text", "a.txt", Props{Size: 5, ContentType: "text/plain"}, []byte("hello"), "", "", "text/plain; charset=utf-8", "inline"},
+		{"no declared type, sniffed ok", "a.png", Props{Size: 100}, png, "", "", "image/png", "inline"},
+		{"declared jpeg, content png: stored as png", "a.jpg", Props{Size: 100, ContentType: "image/jpeg"}, png, "", "", "image/png", "inline"},
+		{"too large", "a.png", Props{Size: 12_400_000, ContentType: "image/png"}, png, "max_size", "file is 12.4 MB; the limit is 10 MiB", "", ""},
+		{"wrong ending", "a.gif", Props{Size: 1, ContentType: "image/gif"}, []byte("GIF89a"), "extensions", "file name must end in .jpg, .png, .txt or .svg", "", ""},
+		{"declared html", "a.jpg", Props{Size: 1, ContentType: "text/html"}, []byte("<html>"), "content_types", "file type text/html is not allowed", "", ""},
+		{"html named jpg", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, []byte("<!DOCTYPE html><script>alert(1)</script>"), "content_types", "file content is text/html, not an allowed type", "", ""},
+		{"html after a BOM", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, append([]byte("\xEF\xBB\xBF"), "<html><script>alert(1)</script>"...), "content_types", "file content is text/html", "", ""},
+		{"html after a line of text", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, []byte("hello there\n<script>alert(1)</script>"), "content_types", "file content is text/html", "", ""},
+		{"html in UTF-16", "a.txt", Props{Size: 20, ContentType: "text/plain"}, utf16("<img src=x onerror=alert(1)>"), "content_types", "file content is text/html", "", ""},
+		{"svg under image/*", "a.svg", Props{Size: 20, ContentType: "image/svg+xml"}, svg, "content_types", "file type image/svg+xml is not allowed", "", ""},
+		{"svg declared png", "a.png", Props{Size: 20, ContentType: "image/png"}, svg, "content_types", "file content is image/svg+xml", "", ""},
+		{"svg after an xml declaration", "a.txt", Props{Size: 20}, append([]byte(`<?xml version="1.0"?>`), svg...), "content_types", "file content is image/svg+xml", "", ""},
+		{"deflate encoded", "a.png", Props{Size: 20, ContentType: "image/svg+xml", ContentEncoding: "deflate"}, []byte{0x78, 0x9c, 1, 2}, "content_encoding", `has "deflate"`, "", ""},
+		{"text with a less-than sign", "a.txt", Props{Size: 20, ContentType: "text/plain"}, []byte("if a<b and b>c then"), "", "", "text/plain; charset=utf-8", "inline"},
+		{"unknown binary, declared ok", "a.png", Props{Size: 3, ContentType: "image/x-new"}, []byte{0, 1, 2}, "", "", "image/x-new", "attachment"},
+		{"unknown binary, declared png", "a.png", Props{Size: 3, ContentType: "image/png"}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
+		{"unknown binary, nothing declared", "a.png", Props{Size: 3}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := Violation(c, blobref.Name(tt.blob), tt.p, tt.head)
+			got, v := Verify(c, blobref.Name(tt.blob), tt.p, tt.head)
 			switch {
 			case tt.check == "" && v != nil:
 				t.Fatalf("rejected: %+v", v)
 			case tt.check != "" && (v == nil || v.Check != tt.check || !strings.Contains(v.Message, tt.contains)):
 				t.Fatalf("got %+v, want %s %q", v, tt.check, tt.contains)
+			case tt.check == "" && (got.ContentType != tt.stored || got.Disposition != tt.disposition):
+				t.Fatalf("stored as %+v, want %s, %s", got, tt.stored, tt.disposition)
 			}
 		})
 	}
-	if v := Violation(authz.Constraints{}, "x", Props{Size: 1 << 40}, []byte("<html>")); v != nil {
-		t.Errorf("no constraints but rejected: %+v", v)
+	// No constraints: anything passes, but what a browser would run is
+	// never shown inline.
+	got, v := Verify(authz.Constraints{}, "x", Props{Size: 1 << 40}, svg)
+	if v != nil || got.ContentType != "image/svg+xml" || got.Disposition != "attachment" {
+		t.Errorf("no constraints: %+v %+v", got, v)
+	}
+	if _, v := Verify(authz.Constraints{}, "x", Props{ContentEncoding: "gzip"}, png); v == nil || v.Check != "content_encoding" {
+		t.Errorf("no constraints, gzip: %+v", v)
+	}
+	if _, v := Verify(authz.Constraints{ContentTypes: []string{"image/svg+xml"}}, "x.svg", Props{ContentType: "image/svg+xml"}, svg); v != nil {
+		t.Errorf("svg named exactly: %+v", v)
 	}
 }
 
-// fakeStore is a Store of function fields, for the decision logic.
+func utf16(s string) []byte {
+	b := []byte{0xFF, 0xFE}
+	for _, r := range s {
+		b = append(b, byte(r), 0)
+	}
+	return b
+}
+
+// FuzzSniff: no panic, and markup after any prefix of text is found.
+func FuzzSniff(f *testing.F) {
+	f.Add([]byte("hello"), []byte("<script>"))
+	f.Add([]byte("\xEF\xBB\xBF"), []byte("<svg>"))
+	f.Fuzz(func(t *testing.T, prefix, rest []byte) {
+		Sniff(append(prefix, rest...))
+		text := strings.Map(func(r rune) rune {
+			if r < 0x20 || r >= 0x7f || r == '<' {
+				return 'x'
+			}
+			return r
+		}, string(prefix))
+		if len(text) > 400 {
+			text = text[:400]
+		}
+		if got := Sniff([]byte(text + " <script>")); got != "text/html" {
+			t.Fatalf("Sniff(%q) = %s", text+" <script>", got)
+		}
+	})
+}
+
+// fakeStore is a Store of plain fields, for the decision logic.
 type fakeStore struct {
-	props   func() (Props, error)
-	deleted int
-	delErr  error
-	setErr  error
-	set     map[string]string
+	staging  *Props // nil: no staging blob
+	final    *Props // nil: no final blob
+	headErr  error
+	promErr  error
+	delErr   error
+	deleted  []string
+	promoted *Commit
 }
 
-var errNotFound = errors.New("not found")
-var errChanged = errors.New("changed")
+var (
+	errNotFound = errors.New("not found")
+	errChanged  = errors.New("changed")
+	errTaken    = errors.New("taken")
+)
 
-func (f *fakeStore) Properties(context.Context, blobref.Ref) (Props, error) { return f.props() }
-func (f *fakeStore) Head(context.Context, blobref.Ref, string, int64) ([]byte, error) {
-	return png, nil
+func (f *fakeStore) find(ref blobref.Ref) (*Props, error) {
+	p := f.final
+	if ref.Container == "incoming" {
+		p = f.staging
+	}
+	if p == nil {
+		return nil, errNotFound
+	}
+	return p, nil
 }
-func (f *fakeStore) Delete(context.Context, blobref.Ref, string) error { f.deleted++; return f.delErr }
-func (f *fakeStore) SetMetadata(_ context.Context, _ blobref.Ref, md map[string]string, _ string) (string, error) {
-	f.set = md
-	return "\"etag2\"", f.setErr
+
+func (f *fakeStore) Head(_ context.Context, ref blobref.Ref, _ int64) (Props, []byte, error) {
+	if f.headErr != nil {
+		return Props{}, nil, f.headErr
+	}
+	p, err := f.find(ref)
+	if err != nil {
+		return Props{}, nil, err
+	}
+	return *p, png, nil
 }
+
+func (f *fakeStore) Properties(_ context.Context, ref blobref.Ref) (Props, error) {
+	p, err := f.find(ref)
+	if err != nil {
+		return Props{}, err
+	}
+	return *p, nil
+}
+
+func (f *fakeStore) Promote(_ context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c Commit) (string, error) {
+	if f.promErr != nil {
+		return "", f.promErr
+	}
+	if c.CreateOnly && f.final != nil {
+		return "", errTaken
+	}
+	f.promoted = &c
+	f.final = &Props{Size: size, ContentType: c.ContentType, ETag: "\"final\"", Metadata: c.Metadata}
+	return "\"final\"", nil
+}
+
+func (f *fakeStore) Delete(_ context.Context, ref blobref.Ref, _ string) error {
+	f.deleted = append(f.deleted, ref.String())
+	if f.delErr != nil {
+		return f.delErr
+	}
+	if ref.Container == "incoming" {
+		f.staging = nil
+	} else {
+		f.final = nil
+	}
+	return nil
+}
+
 func (f *fakeStore) IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
 func (f *fakeStore) IsChanged(err error) bool  { return errors.Is(err, errChanged) }
+func (f *fakeStore) IsTaken(err error) bool    { return errors.Is(err, errTaken) }
 
-func checker(t *testing.T, st Store, n *Notifier) *Checker {
+func checker(st Store, n *Notifier) *Checker {
 	pat, _ := authz.CompilePattern("users/{user}/**")
+	drop, _ := authz.CompilePattern("drop/**")
 	return &Checker{
-		Store:    st,
-		Policy:   authz.NewPolicy([]*authz.Rule{{Name: "own", Users: []string{"*"}, Container: "uploads", Blobs: pat, Methods: []authz.Method{authz.Put}, Constraints: authz.Constraints{MaxSize: 100}}}),
+		Store: st,
+		Policy: authz.NewPolicy([]*authz.Rule{
+			{Name: "own", Users: []string{"*"}, Container: "uploads", Blobs: pat, Methods: []authz.Method{authz.Put}, Constraints: authz.Constraints{MaxSize: 100}},
+			{Name: "drop", Users: []string{"*"}, Container: "uploads", Blobs: drop, Methods: []authz.Method{authz.Put}},
+		}),
+		Staging:  staging.Area{Container: "incoming"},
 		Notifier: n,
 		Now:      func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}
@@ -91,39 +202,56 @@ func req(user, name string) Request {
 	return Request{User: authz.User{ID: user}, Blob: blobref.Ref{Container: "uploads", Name: blobref.Name(name)}, UUID: "u-1", Name: "x.png"}
 }
 
+func staged(size int64) *Props {
+	return &Props{Size: size, ContentType: "image/png", ETag: "\"e1\"", Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory", "Album": "summer"}}
+}
+
+func stamped(owner string) *Props {
+	return &Props{Size: 10, ContentType: "image/png", ETag: "\"f0\"", Metadata: map[string]string{"Blobvalet_owner": owner, "Blobvalet_event": "evt_1", "Blobvalet_verified_at": "2029-01-01T00:00:00Z"}}
+}
+
 func TestCheckOutcomes(t *testing.T) {
-	ok := func() (Props, error) {
-		return Props{Size: 10, ContentType: "image/png", ETag: "\"e1\"", Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory"}}, nil
-	}
 	tests := []struct {
 		name    string
 		store   *fakeStore
 		user    string
+		blob    string
 		kind    errs.Kind // -1 = success
 		prevent bool
 		reset   bool
 		deletes int
 	}{
-		{"verified", &fakeStore{props: ok}, "alice", -1, false, false, 0},
-		{"other user's folder", &fakeStore{props: ok}, "bob", errs.Forbidden, true, false, 0},
-		{"missing", &fakeStore{props: func() (Props, error) { return Props{}, errNotFound }}, "alice", errs.NotFound, false, true, 0},
-		{"storage down", &fakeStore{props: func() (Props, error) { return Props{}, errors.New("dial tcp: refused") }}, "alice", errs.Unavailable, false, false, 0},
-		{"too large", &fakeStore{props: func() (Props, error) { return Props{Size: 1000, ContentType: "image/png", ETag: "e"}, nil }}, "alice", errs.Rejected, true, false, 1},
-		{"replaced before delete", &fakeStore{props: func() (Props, error) { return Props{Size: 1000, ETag: "e"}, nil }, delErr: errChanged}, "alice", errs.Conflict, false, false, 1},
-		{"replaced before stamp", &fakeStore{props: ok, setErr: errChanged}, "alice", errs.Conflict, false, false, 0},
+		{"verified", &fakeStore{staging: staged(10)}, "alice", "users/alice/x.png", -1, false, false, 1},
+		{"other user's folder", &fakeStore{staging: staged(10)}, "bob", "users/alice/x.png", errs.Forbidden, true, false, 0},
+		{"nothing staged, nothing final", &fakeStore{}, "alice", "users/alice/x.png", errs.NotFound, false, true, 0},
+		{"repeat", &fakeStore{final: stamped("alice")}, "alice", "users/alice/x.png", -1, false, false, 0},
+		{"someone else's final blob", &fakeStore{final: stamped("alice")}, "bob", "drop/report.pdf", errs.Forbidden, true, false, 0},
+		{"an unstamped final blob", &fakeStore{final: &Props{Size: 1}}, "bob", "drop/report.pdf", errs.Forbidden, true, false, 0},
+		{"storage down", &fakeStore{headErr: errors.New("dial tcp: refused")}, "alice", "users/alice/x.png", errs.Unavailable, false, false, 0},
+		{"too large", &fakeStore{staging: staged(1000)}, "alice", "users/alice/x.png", errs.Rejected, true, false, 1},
+		{"replaced before delete", &fakeStore{staging: staged(1000), delErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 1},
+		{"replaced before promotion", &fakeStore{staging: staged(10), promErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 0},
+		{"name taken", &fakeStore{staging: staged(10), final: stamped("bob")}, "alice", "users/alice/x.png", errs.Conflict, true, false, 1},
+		{"promotion failed", &fakeStore{staging: staged(10), promErr: errors.New("timeout")}, "alice", "users/alice/x.png", errs.Unavailable, false, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := checker(t, tt.store, nil).Check(context.Background(), req(tt.user, "users/alice/x.png"))
+			finalBefore := tt.store.final
+			res, err := checker(tt.store, nil).Check(context.Background(), req(tt.user, tt.blob))
+			if len(tt.store.deleted) != tt.deletes {
+				t.Errorf("deleted %v, want %d deletes", tt.store.deleted, tt.deletes)
+			}
+			for _, d := range tt.store.deleted {
+				if !strings.HasPrefix(d, "incoming/") {
+					t.Errorf("deleted %s, outside staging", d)
+				}
+			}
 			if tt.kind == -1 {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.ETag != "\"etag2\"" || tt.store.set["Qqfilename"] != "x.png" || tt.store.set[MetaOwner] != "alice" || tt.store.set[MetaVerifiedAt] != "2030-01-01T00:00:00Z" {
-					t.Errorf("result %+v, metadata %v", res, tt.store.set)
-				}
-				if _, forged := tt.store.set["Blobvalet_owner"]; forged {
-					t.Error("a stamp set by the uploader was kept")
+				if res.EventID == "" || res.ETag == "" {
+					t.Errorf("result %+v", res)
 				}
 				return
 			}
@@ -131,10 +259,52 @@ func TestCheckOutcomes(t *testing.T) {
 			if !errors.As(err, &e) || e.Kind != tt.kind || e.PreventRetry != tt.prevent || e.Reset != tt.reset {
 				t.Fatalf("error %#v, want kind %v preventRetry %v reset %v", err, tt.kind, tt.prevent, tt.reset)
 			}
-			if tt.store.deleted != tt.deletes {
-				t.Errorf("%d deletes, want %d", tt.store.deleted, tt.deletes)
+			if tt.store.final != finalBefore {
+				t.Errorf("final blob changed by a refused request")
 			}
 		})
+	}
+}
+
+func TestPromotionStampsAndKeepsMetadata(t *testing.T) {
+	st := &fakeStore{staging: staged(10)}
+	res, err := checker(st, nil).Check(context.Background(), req("alice", "users/alice/x.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.promoted
+	if c == nil || !c.CreateOnly || c.ContentType != "image/png" || c.ContentDisposition != "inline" {
+		t.Fatalf("commit %+v", c)
+	}
+	want := map[string]string{"qqfilename": "x.png", "album": "summer", MetaOwner: "alice", MetaVerifiedAt: "2030-01-01T00:00:00Z", MetaEvent: res.EventID}
+	if len(c.Metadata) != len(want) {
+		t.Errorf("metadata %v, want %v", c.Metadata, want)
+	}
+	for k, v := range want {
+		if c.Metadata[k] != v {
+			t.Errorf("metadata %s = %q, want %q", k, c.Metadata[k], v)
+		}
+	}
+	// The same request again: the same answer and event id.
+	again, err := checker(st, nil).Check(context.Background(), req("alice", "users/alice/x.png"))
+	if err != nil || !again.Repeat || again.EventID != res.EventID || again.ETag != res.ETag || again.Size != res.Size {
+		t.Fatalf("repeat: %+v %v, first %+v", again, err, res)
+	}
+}
+
+func TestEventID(t *testing.T) {
+	a := EventID(blobref.Ref{Container: "uploads", Name: "a/b"}, `"e1"`)
+	for _, other := range []string{
+		EventID(blobref.Ref{Container: "uploads", Name: "a/b"}, `"e2"`),
+		EventID(blobref.Ref{Container: "uploadsa", Name: "/b"}, `"e1"`),
+		EventID(blobref.Ref{Container: "uploads", Name: "a/b\x00"}, `"e1"`),
+	} {
+		if other == a {
+			t.Errorf("two uploads share event id %s", a)
+		}
+	}
+	if a != EventID(blobref.Ref{Container: "uploads", Name: "a/b"}, `"e1"`) || !strings.HasPrefix(a, "evt_") {
+		t.Errorf("event id %s", a)
 	}
 }
 
@@ -151,15 +321,15 @@ func TestWebhookSignedAndRetryable(t *testing.T) {
 	}))
 	defer hook.Close()
 	n := &Notifier{URL: hook.URL, Secret: secret, Timeout: time.Second, Now: time.Now}
-	st := &fakeStore{props: func() (Props, error) { return Props{Size: 10, ContentType: "image/png", ETag: "e"}, nil }}
+	st := &fakeStore{staging: staged(10)}
 	fail.Store(1)
-	_, err := checker(t, st, n).Check(context.Background(), req("alice", "users/alice/x.png"))
+	_, err := checker(st, n).Check(context.Background(), req("alice", "users/alice/x.png"))
 	var e *errs.Error
 	if !errors.As(err, &e) || e.Kind != errs.BadGateway || e.PreventRetry {
 		t.Fatalf("receiver failing: %v, want a retryable 502", err)
 	}
 	fail.Store(0)
-	if _, err := checker(t, st, n).Check(context.Background(), req("alice", "users/alice/x.png")); err != nil {
+	if _, err := checker(st, n).Check(context.Background(), req("alice", "users/alice/x.png")); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 	if calls.Load() != 2 {
@@ -167,22 +337,22 @@ func TestWebhookSignedAndRetryable(t *testing.T) {
 	}
 }
 
-func TestSignVerify(t *testing.T) {
+func TestWebhookSignVerify(t *testing.T) {
 	secret := []byte("s3cret-s3cret-s3cret")
 	now := time.Unix(1_900_000_000, 0)
 	body := []byte(`{"blob":"x"}`)
-	h := Sign(secret, now, body)
+	h := SignWebhook(secret, now, body)
 	if !strings.HasPrefix(h, "t=1900000000,v1=") {
 		t.Fatalf("header %q", h)
 	}
-	if err := Verify(secret, h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
+	if err := VerifyWebhook(secret, h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
-		"other body":   Verify(secret, h, []byte(`{"blob":"y"}`), now, time.Minute),
-		"other secret": Verify([]byte("other"), h, body, now, time.Minute),
-		"too old":      Verify(secret, h, body, now.Add(time.Hour), 5*time.Minute),
-		"malformed":    Verify(secret, "v1=abc", body, now, time.Minute),
+		"other body":   VerifyWebhook(secret, h, []byte(`{"blob":"y"}`), now, time.Minute),
+		"other secret": VerifyWebhook([]byte("other"), h, body, now, time.Minute),
+		"too old":      VerifyWebhook(secret, h, body, now.Add(time.Hour), 5*time.Minute),
+		"malformed":    VerifyWebhook(secret, "v1=abc", body, now, time.Minute),
 	} {
 		if err == nil {
 			t.Errorf("%s verified", name)
@@ -200,15 +370,15 @@ func TestExpandTemplate(t *testing.T) {
 // FuzzVerify feeds arbitrary signature headers to the receiver-side check:
 // it must never panic, and it accepts only a header that carries the true
 // HMAC of the body.
-func FuzzVerify(f *testing.F) {
+func FuzzVerifyWebhook(f *testing.F) {
 	secret := []byte("s3cret-s3cret-s3cret")
 	now := time.Unix(1_900_000_000, 0)
 	body := []byte("{}")
-	f.Add(Sign(secret, now, body))
+	f.Add(SignWebhook(secret, now, body))
 	f.Add("t=,v1=")
 	f.Add("t=1900000000,v1=zz,v1=00")
 	f.Fuzz(func(t *testing.T, header string) {
-		if Verify(secret, header, body, now, time.Minute) != nil {
+		if VerifyWebhook(secret, header, body, now, time.Minute) != nil {
 			return
 		}
 		ok := false

@@ -18,8 +18,15 @@ import (
 // "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">".
 const SignatureHeader = "Blobvalet-Signature"
 
-// Event tells the application that a verified file has arrived.
+// EventIDHeader carries the event's id, also in the body, so that a
+// receiver can drop a duplicate before it parses the body.
+const EventIDHeader = "Blobvalet-Event-Id"
+
+// Event tells the application that a verified file has arrived at its
+// final name. ID is the same every time the same upload is announced:
+// delivery is at least once, and receivers drop duplicates by ID.
 type Event struct {
+	ID          string            `json:"id"`
 	User        string            `json:"user"`
 	Container   string            `json:"container"`
 	Blob        string            `json:"blob"`
@@ -42,8 +49,9 @@ type Notifier struct {
 }
 
 // Notify posts ev and succeeds only on a 2xx answer. Delivery is at least
-// once: a retried success request posts the same event again, and the
-// receiver drops duplicates by uuid and etag.
+// once: a retried success request posts the same event again, with the same
+// ID. A redirect is an error: the signed body goes to the configured URL
+// and nowhere else.
 func (n *Notifier) Notify(ctx context.Context, ev Event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -56,10 +64,11 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, Sign(n.Secret, n.Now(), body))
+	req.Header.Set(SignatureHeader, SignWebhook(n.Secret, n.Now(), body))
+	req.Header.Set(EventIDHeader, ev.ID)
 	client := n.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = noRedirects
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -73,8 +82,14 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// Sign returns the signature header value for body sent at t.
-func Sign(secret []byte, t time.Time, body []byte) string {
+// noRedirects is the webhook's default client: it answers a redirect with
+// the redirect itself, which Notify counts as a failure.
+var noRedirects = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// SignWebhook returns the signature header value for body sent at t.
+func SignWebhook(secret []byte, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
 	return "t=" + ts + ",v1=" + mac(secret, ts, body)
 }
@@ -87,9 +102,9 @@ func mac(secret []byte, ts string, body []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Verify checks a signature header against body, as a receiver does: the
+// VerifyWebhook checks a signature header against body, as a receiver does: the
 // HMAC must match and the timestamp be within tolerance of now.
-func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+func VerifyWebhook(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
 	var ts, sig string
 	for _, part := range bytes.Split([]byte(header), []byte(",")) {
 		k, v, _ := bytes.Cut(part, []byte("="))

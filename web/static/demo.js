@@ -47,7 +47,9 @@
     template: "qq-template",
     request: { endpoint: demo.containerUrl },
     signature: { endpoint: "/sas", customHeaders: auth },
-    uploadSuccess: { endpoint: "/success", customHeaders: auth },
+    // ?success=off leaves the upload-success request out, as a careless or
+    // hostile page would: the upload then never reaches its final name.
+    uploadSuccess: params.get("success") === "off" ? {} : { endpoint: "/success", customHeaders: auth },
     blobProperties: {
       // Fine Uploader 5.16.2 needs a qq.Promise here.
       name: function (id) {
