@@ -25,6 +25,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/origin"
 )
 
 // Defaults and limits.
@@ -375,9 +376,12 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.Storage.complete(&p, getenv)
 	for i, o := range c.CORSOrigins {
-		if err := CheckOrigin(o); err != nil {
+		canon, err := origin.Parse(o)
+		if err != nil {
 			p.add(fmt.Sprintf("cors_origins[%d]", i), "%v", err)
+			continue
 		}
+		c.CORSOrigins[i] = canon
 	}
 	c.Auth.complete(&p, getenv)
 	switch l := time.Duration(c.SAS.Lifetime); {
@@ -702,17 +706,4 @@ func IsLoopback(endpoint string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// CheckOrigin accepts a web origin: scheme://host[:port], nothing more, or "*".
-func CheckOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("want an origin such as https://app.example.com (no path, no trailing slash), got %q", o)
-	}
-	return nil
 }

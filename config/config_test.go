@@ -81,7 +81,8 @@ func TestErrors(t *testing.T) {
 		{"lifetime too long", minimal + "sas: {lifetime: 2h}\n", "sas.lifetime: want between"},
 		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "want a size with a unit"},
 		{"bad content type", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], content_types: [image]", 1), "content_types[0]"},
-		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: want an origin"},
+		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: origin \"http://a.example/\": want scheme://host[:port]"},
+		{"wildcard origin", minimal + "cors_origins: [\"https://*.example.com\"]\n", "cors_origins[0]: origin \"https://*.example.com\": wildcards inside an origin are not supported"},
 		{"bad log level", minimal + "log: {level: loud}\n", "log.level"},
 	}
 	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
@@ -109,6 +110,18 @@ func checkErr(t *testing.T, err error, want string) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks a secret: %q", err)
 		}
+	}
+}
+
+// TestOriginsCanonical: cors_origins are kept as browsers send them, so an
+// origin written in capitals or with its default port still matches.
+func TestOriginsCanonical(t *testing.T) {
+	cfg, err := Parse([]byte(minimal+"cors_origins: [\"HTTPS://App.Example.com:443\", \"*\"]\n"), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.CORSOrigins, " "); got != "https://app.example.com *" {
+		t.Errorf("cors_origins = %q", got)
 	}
 }
 
