@@ -318,6 +318,7 @@ func bearer(tok string) *http.Request {
 func withCookie(tok string) *http.Request {
 	r := httptest.NewRequest("GET", "/sas", nil)
 	r.AddCookie(&http.Cookie{Name: "session", Value: tok})
+	r.Header.Set(SecFetchSite, "same-origin")
 	return r
 }
 

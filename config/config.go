@@ -125,7 +125,14 @@ type Auth struct {
 	TrustedHeader *TrustedHeader `yaml:"trusted_header"`
 	// JWT verifies JSON Web Tokens from an identity provider.
 	JWT *JWT `yaml:"jwt"`
+
+	cookieOrigins []string
 }
+
+// CookieOrigins returns the origins named in cors_origins, "*" left out:
+// besides the service's own origin, only pages from these may have a
+// request authenticated by the JWT cookie.
+func (a *Auth) CookieOrigins() []string { return a.cookieOrigins }
 
 // JWT configures JSON Web Token authentication. The keys come from OIDC
 // discovery at Issuer, or from JWKSURL, or are one HS256 shared secret.
@@ -382,6 +389,9 @@ func (c *Config) complete(getenv func(string) string) error {
 			continue
 		}
 		c.CORSOrigins[i] = canon
+		if canon != origin.Any {
+			c.Auth.cookieOrigins = append(c.Auth.cookieOrigins, canon)
+		}
 	}
 	c.Auth.complete(&p, getenv)
 	switch l := time.Duration(c.SAS.Lifetime); {
