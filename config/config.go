@@ -5,7 +5,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,7 +20,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
@@ -349,12 +347,24 @@ func Load(path string) (*Config, error) {
 // variables.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	var p problems
+	if err := decode(data, &cfg, &p); err != nil {
+		return nil, err
 	}
-	if err := cfg.complete(getenv); err != nil {
+	err := cfg.complete(getenv)
+	if len(p) > 0 {
+		// The checks also saw the fields that failed to decode, as left
+		// empty: say only what is wrong with the others.
+		if err != nil {
+			for q := range strings.SplitSeq(err.Error(), "\n") {
+				if !p.names(q) {
+					p = append(p, q)
+				}
+			}
+		}
+		return nil, p.err()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -365,6 +375,19 @@ type problems []string
 
 func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, field+": "+fmt.Sprintf(format, args...))
+}
+
+// names reports whether q is about a field that has a problem in p, or
+// about one inside it.
+func (p problems) names(q string) bool {
+	field, _, _ := strings.Cut(q, ": ")
+	for _, have := range p {
+		f, _, _ := strings.Cut(have, ": ")
+		if field == f || strings.HasPrefix(field, f+".") || strings.HasPrefix(field, f+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (p problems) err() error {

@@ -59,7 +59,12 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown field", minimal + "listn: x\n", "field listn not found"},
+		{"unknown field", minimal + "listn: x\n", "listn: unknown field; did you mean listen? (line 5)"},
+		{"unknown nested field", minimal + "sas: {lifetim: 10m}\n", "sas.lifetim: unknown field; did you mean lifetime? (line 5)"},
+		{"unknown field in a list", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], overwrit: true", 1), "rules[0].overwrit: unknown field; did you mean overwrite?"},
+		{"unknown field, nothing near", minimal + "zzzzzzzz: 1\n", "zzzzzzzz: unknown field (line 5)"},
+		{"wrong type", minimal + "sas: {lifetime: [1m]}\n", "sas.lifetime: want a duration such as 10m"},
+		{"wrong type, not a mapping", minimal + "sas: 10m\n", "sas: want a mapping of fields"},
 		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
 		{"no key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: NOPE", 1), "storage: environment variable NOPE is not set"},
 		{"no credential", strings.Replace(minimal, ", key_env: BLOBVALET_STORAGE_KEY", "", 1), "storage: no credential"},
@@ -70,7 +75,7 @@ func TestErrors(t *testing.T) {
 		{"bad account", strings.Replace(minimal, "account: devstoreaccount1", "account: Dev_Store", 1), "storage.account"},
 		{"short token", minimal, "shorter than 16"},
 		{"no auth", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "", 1), "auth: no way to authenticate"},
-		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "mapping key \"auth\" already defined"},
+		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "auth: given more than once (line 5); keep one"},
 		{"bad container", strings.Replace(minimal, "container: uploads", "container: Up_loads", 1), "rules[0].container"},
 		{"bad pattern", strings.Replace(minimal, `"users/{user}/**"`, `"users/{usr}/**"`, 1), "rules[0].blobs"},
 		{"bad method", strings.Replace(minimal, "methods: [PUT]", "methods: [GET]", 1), "rules[0].methods[0]"},
@@ -79,7 +84,12 @@ func TestErrors(t *testing.T) {
 		{"no rules", strings.Replace(minimal, `rules: [{name: r, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]`, "", 1), "rules: no rules"},
 		{"lifetime unit", minimal + "sas: {lifetime: 600}\n", "want a duration with a unit"},
 		{"lifetime too long", minimal + "sas: {lifetime: 2h}\n", "sas.lifetime: want between"},
-		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "want a size with a unit"},
+		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "rules[0].max_size: want a size with a unit"},
+		{"NaN size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB", 1), "rules[0].max_size: want a size with a unit"},
+		{"zero size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 0B", 1), "rules[0].max_size: want a size of at least 1B"},
+		{"tiny size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 1e-9KiB", 1), "rules[0].max_size: want a size of at least 1B"},
+		{"negative duration", minimal + "sas: {lifetime: -10m}\n", "sas.lifetime: want a duration above zero"},
+		{"zero duration", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], lifetime: 0s", 1), "rules[0].lifetime: want a duration above zero"},
 		{"bad content type", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], content_types: [image]", 1), "content_types[0]"},
 		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: origin \"http://a.example/\": want scheme://host[:port]"},
 		{"wildcard origin", minimal + "cors_origins: [\"https://*.example.com\"]\n", "cors_origins[0]: origin \"https://*.example.com\": wildcards inside an origin are not supported"},
@@ -95,6 +105,20 @@ func TestErrors(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml), getenv)
 			checkErr(t, err, tt.want)
 		})
+	}
+}
+
+// TestAllErrorsAtOnce: a file with several mistakes, of type and of value,
+// gets them all named in one error.
+func TestAllErrorsAtOnce(t *testing.T) {
+	y := strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB, lifetime: 10", 1) +
+		"sas: {lifetim: 10m}\nlisten: 8080\nlog: {level: [loud]}\n"
+	_, err := Parse([]byte(y), goodEnv)
+	for _, want := range []string{"rules[0].max_size:", "rules[0].lifetime:", "sas.lifetim: unknown field", "listen: want host:port", "log.level:"} {
+		checkErr(t, err, want)
+	}
+	if err != nil && strings.Count(err.Error(), "\n") != 4 {
+		t.Errorf("want 5 problems, one a line, got:\n%v", err)
 	}
 }
 
@@ -145,13 +169,13 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestByteSize(t *testing.T) {
-	for s, want := range map[string]ByteSize{"10MiB": 10 << 20, "500KB": 500e3, "1.5GiB": 3 << 29, "0B": 0, "12 MB": 12e6} {
+	for s, want := range map[string]ByteSize{"10MiB": 10 << 20, "500KB": 500e3, "1.5GiB": 3 << 29, "1B": 1, "12 MB": 12e6} {
 		got, err := ParseByteSize(s)
 		if err != nil || got != want {
 			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"10", "MiB", "-1MiB", "1e30GiB", "ten MiB"} {
+	for _, s := range []string{"10", "MiB", "-1MiB", "1e30GiB", "ten MiB", "NaNMiB", "InfKiB", "+Inf B", "0B", "0.5B", "1e-9KiB", "-0B", "1.5B"} {
 		if _, err := ParseByteSize(s); err == nil {
 			t.Errorf("ParseByteSize(%q) succeeded", s)
 		}
