@@ -167,6 +167,8 @@ func (j *JWT) HS256Secret() []byte { return j.hs256 }
 func (j *JWT) complete(p *problems, getenv func(string) string) {
 	if u, err := url.Parse(j.Issuer); err != nil || j.Issuer == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		p.add("auth.jwt.issuer", "required: the issuer URL that tokens carry in iss, e.g. https://login.example.com/")
+	} else if u.Scheme == "http" && !IsLoopback(j.Issuer) {
+		p.add("auth.jwt.issuer", "%q uses http, which anyone on the path can answer for; use https (http only on loopback)", j.Issuer)
 	}
 	if j.Audience == "" {
 		p.add("auth.jwt.audience", "required: the aud value your identity provider puts in tokens for blobvalet")
@@ -186,6 +188,8 @@ func (j *JWT) complete(p *problems, getenv func(string) string) {
 	if j.JWKSURL != "" {
 		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			p.add("auth.jwt.jwks_url", "want an absolute URL, got %q", j.JWKSURL)
+		} else if u.Scheme == "http" && !IsLoopback(j.JWKSURL) {
+			p.add("auth.jwt.jwks_url", "%q uses http, which anyone on the path can answer for; use https (http only on loopback)", j.JWKSURL)
 		}
 	}
 	switch l := time.Duration(j.Leeway); {
@@ -305,6 +309,8 @@ func (w *Webhook) Secret() []byte { return w.secret }
 func (w *Webhook) complete(p *problems, field string, getenv func(string) string) {
 	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		p.add(field+".url", "want an absolute http(s) URL, got %q", w.URL)
+	} else if u.Scheme == "http" && !IsLoopback(w.URL) {
+		p.add(field+".url", "%q uses http, which would send uploads' details in the clear; use https (http only on loopback)", w.URL)
 	}
 	secret, err := readSecret(w.SecretEnv, w.SecretFile, getenv)
 	if err != nil {

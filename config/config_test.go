@@ -93,6 +93,10 @@ func TestErrors(t *testing.T) {
 		{"bad content type", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], content_types: [image]", 1), "content_types[0]"},
 		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: origin \"http://a.example/\": want scheme://host[:port]"},
 		{"wildcard origin", minimal + "cors_origins: [\"https://*.example.com\"]\n", "cors_origins[0]: origin \"https://*.example.com\": wildcards inside an origin are not supported"},
+		{"http issuer", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "auth: {jwt: {issuer: \"http://login.example.com\", audience: a}}", 1), "auth.jwt.issuer: \"http://login.example.com\" uses http"},
+		{"http jwks url", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "auth: {jwt: {issuer: \"https://login.example.com\", jwks_url: \"http://login.example.com/keys\", audience: a}}", 1), "auth.jwt.jwks_url: \"http://login.example.com/keys\" uses http"},
+		{"http webhook", minimal + "webhook: {url: \"http://hooks.example.com/x\", secret_env: ALICE_TOKEN}\n", "webhook.url: \"http://hooks.example.com/x\" uses http"},
+		{"http rule webhook", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"http://10.0.0.1/x\", secret_env: ALICE_TOKEN}", 1), "rules[0].webhook.url: \"http://10.0.0.1/x\" uses http"},
 		{"bad log level", minimal + "log: {level: loud}\n", "log.level"},
 	}
 	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
@@ -146,6 +150,17 @@ func TestOriginsCanonical(t *testing.T) {
 	}
 	if got := strings.Join(cfg.CORSOrigins, " "); got != "https://app.example.com *" {
 		t.Errorf("cors_origins = %q", got)
+	}
+}
+
+// TestHTTPOnLoopback: plain http is fine for an issuer or a webhook on the
+// same machine.
+func TestHTTPOnLoopback(t *testing.T) {
+	y := strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}",
+		"auth: {jwt: {issuer: \"http://127.0.0.1:5556\", jwks_url: \"http://localhost:5556/keys\", audience: a}}", 1) +
+		"webhook: {url: \"http://[::1]:9000/hook\", secret_env: ALICE_TOKEN}\n"
+	if _, err := Parse([]byte(y), goodEnv); err != nil {
+		t.Fatal(err)
 	}
 }
 
