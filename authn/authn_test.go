@@ -21,6 +21,7 @@ storage: {account: acct, key_env: KEY}
 auth:
   tokens: [{user: alice, token_env: ALICE, groups: [staff]}]
   trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.0.0.0/8", "::1/128"]}
+  shared_user_ids: true
 rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
 `), func(k string) string {
 		return map[string]string{"KEY": "a2V5", "ALICE": "alice-token-0123456789"}[k]

@@ -123,6 +123,12 @@ type Auth struct {
 	TrustedHeader *TrustedHeader `yaml:"trusted_header"`
 	// JWT verifies JSON Web Tokens from an identity provider.
 	JWT *JWT `yaml:"jwt"`
+	// SharedUserIDs says that the user ids of the configured sources name
+	// the same people: the token user alice, the JWT subject alice and the
+	// proxy's alice are one user, with one folder. With more than one source
+	// it must be set, because otherwise anyone who can get a token or a
+	// proxy login with another person's id would be that person.
+	SharedUserIDs bool `yaml:"shared_user_ids"`
 
 	cookieOrigins []string
 }
@@ -597,8 +603,22 @@ func (a *Auth) complete(p *problems, getenv func(string) string) {
 	if a.JWT != nil {
 		a.JWT.complete(p, getenv)
 	}
-	if len(a.Tokens) == 0 && a.TrustedHeader == nil && a.JWT == nil {
+	var sources []string
+	if len(a.Tokens) > 0 {
+		sources = append(sources, "auth.tokens")
+	}
+	if a.JWT != nil {
+		sources = append(sources, "auth.jwt")
+	}
+	if a.TrustedHeader != nil {
+		sources = append(sources, "auth.trusted_header")
+	}
+	switch {
+	case len(sources) == 0:
 		p.add("auth", "no way to authenticate: set auth.tokens, auth.jwt or auth.trusted_header")
+	case len(sources) > 1 && !a.SharedUserIDs:
+		p.add("auth.shared_user_ids", "%s each give user ids, and rules cannot tell them apart: alice from one is alice from the other, with her folder. "+
+			"Set shared_user_ids: true if the sources name the same people, or keep one source", strings.Join(sources, " and "))
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,46 @@ func TestHTTPOnLoopback(t *testing.T) {
 		"webhook: {url: \"http://[::1]:9000/hook\", secret_env: ALICE_TOKEN}\n"
 	if _, err := Parse([]byte(y), goodEnv); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUserIDNamespaces: two identity sources share one user-id namespace,
+// so a config with two is refused unless it says they name the same people.
+func TestUserIDNamespaces(t *testing.T) {
+	jwt := `, jwt: {issuer: "https://login.example.com", audience: a}`
+	proxy := `, trusted_header: {user: X-User, trusted_proxies: ["10.0.0.0/8"]}`
+	for name, extra := range map[string]string{"tokens and jwt": jwt, "tokens and proxy": proxy, "all three": jwt + proxy} {
+		y := strings.Replace(minimal, "token_env: ALICE_TOKEN}]}", "token_env: ALICE_TOKEN}]"+extra+"}", 1)
+		_, err := Parse([]byte(y), goodEnv)
+		checkErr(t, err, "auth.shared_user_ids: auth.tokens and ")
+		y = strings.Replace(y, "token_env: ALICE_TOKEN}]", "token_env: ALICE_TOKEN}], shared_user_ids: true", 1)
+		if _, err := Parse([]byte(y), goodEnv); err != nil {
+			t.Errorf("%s with shared_user_ids: %v", name, err)
+		}
+	}
+}
+
+// TestFileKeyReadOnEachLoad: a key in a file is read again by each Load, so
+// rotating it needs no restart, only a reload.
+func TestFileKeyReadOnEachLoad(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, cfgFile := filepath.Join(dir, "key"), filepath.Join(dir, "blobvalet.yaml")
+	t.Setenv("ALICE_TOKEN", "alice-token-0123456789")
+	y := strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_file: "+keyFile, 1)
+	if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{testKey, "bmV3IGtleQ=="} {
+		if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(cfgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := base64.StdEncoding.EncodeToString(cfg.Storage.key); got != key {
+			t.Errorf("after writing a new key to the file, Load signs with another key")
+		}
 	}
 }
 
