@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -239,4 +240,35 @@ func TestByteSize(t *testing.T) {
 	if got := FormatSize(10 << 20); got != "10 MiB" {
 		t.Errorf("FormatSize = %q", got)
 	}
+}
+
+// FuzzParse checks that any file gives either an error or a configuration
+// whose policy and resolver are ready, and never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "sas: {lifetim: 10m}\nlisten: 8080\n"))
+	f.Add([]byte(strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB, lifetime: 10", 1)))
+	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte(minimal + "sas: &x {lifetime: *x}\nrules: &y [*y]\n"))
+	if data, err := os.ReadFile("../examples/blobvalet.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Secret files are read as named; keep the fuzzer off devices.
+		if bytes.Contains(data, []byte("file")) || bytes.Contains(data, []byte("/dev")) {
+			return
+		}
+		cfg, err := Parse(data, goodEnv)
+		if err != nil {
+			return
+		}
+		if cfg.Policy() == nil || cfg.Resolver() == nil || len(cfg.Policy().Rules()) == 0 {
+			t.Fatalf("accepted a configuration that is not ready: %+v", cfg)
+		}
+		for _, r := range cfg.Policy().Rules() {
+			if r.Constraints.MaxSize < 0 || r.Lifetime < 0 {
+				t.Fatalf("rule %s: max_size %d, lifetime %v", r.Name, r.Constraints.MaxSize, r.Lifetime)
+			}
+		}
+	})
 }
