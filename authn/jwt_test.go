@@ -236,8 +236,9 @@ func TestJWTCache(t *testing.T) {
 	}
 }
 
-// TestJWTUnknownKidFlood sends many forged tokens with made-up key ids: the
-// issuer's key set is not fetched for each.
+// TestJWTUnknownKidFlood sends many forged tokens with made-up key ids, at
+// once and spread over time: the issuer's key set is fetched at most once
+// per unknownKidInterval, not for each.
 func TestJWTUnknownKidFlood(t *testing.T) {
 	iss := newTestIssuer(t)
 	r1 := rsaKey(t, "r1")
@@ -248,16 +249,39 @@ func TestJWTUnknownKidFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := map[string]any{"iss": iss.URL, "aud": "blobvalet", "sub": "mallory", "exp": clk.now().Add(time.Hour).Unix()}
-	forger := rsaKey(t, "")
-	for i := range 100 {
+	forger := ecKey(t, "")
+	forged := make([]string, 100)
+	for i := range forged {
 		forger.kid = fmt.Sprintf("made-up-%d", i)
-		if _, err := v.Verify(context.Background(), sign(t, forger, claims)); !errors.Is(err, ErrBadCredential) {
+		forged[i] = sign(t, forger, claims)
+	}
+
+	// All at once.
+	var wg sync.WaitGroup
+	for _, tok := range forged {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrBadCredential) {
+				t.Errorf("forged token accepted: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := v.KeyFetches(); n > 1 {
+		t.Errorf("100 forged tokens at once caused %d key set fetches, want at most 1", n)
+	}
+
+	// One every 200 ms for 20 s.
+	start := v.KeyFetches()
+	for _, tok := range forged {
+		clk.set(clk.now().Add(200 * time.Millisecond))
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrBadCredential) {
 			t.Fatalf("forged token accepted: %v", err)
 		}
 	}
-	if n := v.KeyFetches(); n > 1 {
-		t.Errorf("100 forged tokens caused %d key set fetches, want at most 1", n)
+	if n, most := v.KeyFetches()-start, int(20*time.Second/unknownKidInterval); n > most {
+		t.Errorf("100 forged tokens over 20 s caused %d key set fetches, want at most %d", n, most)
 	}
+
 	claims["sub"] = "alice"
 	if _, err := v.Verify(context.Background(), sign(t, r1, claims)); err != nil {
 		t.Fatalf("a good token after the flood: %v", err)
