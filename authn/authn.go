@@ -7,12 +7,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/origin"
 )
 
 // Errors of Authenticate. Neither says which tokens exist.
@@ -21,12 +25,17 @@ var (
 	ErrBadCredential = errors.New("unknown credential")
 )
 
+// SecFetchSite is the header in which browsers say where a request comes
+// from; "same-origin" means a page of the service's own origin.
+const SecFetchSite = "Sec-Fetch-Site"
+
 // Authenticator maps request credentials to users.
 type Authenticator struct {
 	tokens  map[[sha256.Size]byte]authz.User
 	trusted *config.TrustedHeader
 	jwt     *JWTVerifier
 	cookie  string
+	origins map[string]bool // pages that may send the cookie, besides our own
 }
 
 // New returns an Authenticator for the configured tokens, JWTs and trusted
@@ -36,6 +45,10 @@ func New(ctx context.Context, auth config.Auth) (*Authenticator, error) {
 	a := &Authenticator{
 		tokens:  make(map[[sha256.Size]byte]authz.User, len(auth.Tokens)),
 		trusted: auth.TrustedHeader,
+		origins: make(map[string]bool),
+	}
+	for _, o := range auth.CookieOrigins() {
+		a.origins[o] = true
 	}
 	for _, t := range auth.Tokens {
 		a.tokens[sha256.Sum256([]byte(t.Secret()))] = authz.User{ID: t.User, Groups: t.Groups}
@@ -57,6 +70,11 @@ func (a *Authenticator) JWT() *JWTVerifier { return a.jwt }
 // identity headers from a connection that is not a trusted proxy are ignored.
 // Tokens are looked up by their SHA-256, so the lookup time does not depend
 // on how much of a guess is right.
+//
+// A browser sends the JWT cookie whichever site made the request, so a
+// request authenticated by it must come from a page of the service's own
+// origin or of one named in cors_origins: otherwise another site could act
+// for the user (cross-site request forgery).
 func (a *Authenticator) Authenticate(r *http.Request) (authz.User, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
@@ -74,24 +92,65 @@ func (a *Authenticator) Authenticate(r *http.Request) (authz.User, error) {
 	}
 	if a.jwt != nil {
 		if tok := tokenFrom(r, a.cookie); tok != "" {
+			if err := a.checkCookieOrigin(r); err != nil {
+				return authz.User{}, err
+			}
 			return a.jwt.Verify(r.Context(), tok)
 		}
 	}
-	if th := a.trusted; th != nil {
-		id := r.Header.Get(th.User)
-		if id != "" && th.Trusts(remoteIP(r)) {
-			u := authz.User{ID: id}
-			if th.Groups != "" {
-				for g := range strings.SplitSeq(r.Header.Get(th.Groups), ",") {
-					if g = strings.TrimSpace(g); g != "" {
-						u.Groups = append(u.Groups, g)
-					}
-				}
-			}
-			return u, nil
-		}
+	if th := a.trusted; th != nil && th.Trusts(remoteIP(r)) {
+		return fromTrustedHeader(r, th)
 	}
 	return authz.User{}, ErrNoCredential
+}
+
+// checkCookieOrigin accepts a request that the browser marks same-origin,
+// or whose Origin is the service's own (its Host) or an allowed one.
+func (a *Authenticator) checkCookieOrigin(r *http.Request) error {
+	if r.Header.Get(SecFetchSite) == "same-origin" {
+		return nil
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return fmt.Errorf("%w: cookie on a request with neither Origin nor %s: same-origin", ErrBadCredential, SecFetchSite)
+	}
+	canon, err := origin.Parse(o)
+	if err == nil && canon != origin.Any {
+		if a.origins[canon] {
+			return nil
+		}
+		if u, err := url.Parse(canon); err == nil && strings.EqualFold(u.Host, r.Host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: cookie on a request from origin %q, which is neither this service nor in cors_origins", ErrBadCredential, errs.Clip(o))
+}
+
+// fromTrustedHeader reads the identity a trusted proxy set. A header sent
+// more than once is refused: which one the proxy meant is a guess.
+func fromTrustedHeader(r *http.Request, th *config.TrustedHeader) (authz.User, error) {
+	ids := r.Header.Values(th.User)
+	switch {
+	case len(ids) == 0 || (len(ids) == 1 && ids[0] == ""):
+		return authz.User{}, ErrNoCredential
+	case len(ids) > 1:
+		return authz.User{}, fmt.Errorf("%w: header %s sent %d times", ErrBadCredential, th.User, len(ids))
+	}
+	u := authz.User{ID: ids[0]}
+	if th.Groups != "" {
+		groups := r.Header.Values(th.Groups)
+		if len(groups) > 1 {
+			return authz.User{}, fmt.Errorf("%w: header %s sent %d times", ErrBadCredential, th.Groups, len(groups))
+		}
+		for _, h := range groups {
+			for g := range strings.SplitSeq(h, ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					u.Groups = append(u.Groups, g)
+				}
+			}
+		}
+	}
+	return u, nil
 }
 
 func remoteIP(r *http.Request) net.IP {

@@ -3,9 +3,14 @@ package authn
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/blobvalet/blobvalet/config"
 )
@@ -16,6 +21,7 @@ storage: {account: acct, key_env: KEY}
 auth:
   tokens: [{user: alice, token_env: ALICE, groups: [staff]}]
   trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.0.0.0/8", "::1/128"]}
+  shared_user_ids: true
 rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
 staging: {container: incoming}
 `), func(k string) string {
@@ -46,13 +52,18 @@ staging: {container: incoming}
 		{"trusted proxy over IPv6", map[string]string{"X-Forwarded-User": "carol"}, "[::1]:1", "carol", nil, nil},
 		{"untrusted connection", map[string]string{"X-Forwarded-User": "carol"}, "192.0.2.1:1", "", nil, ErrNoCredential},
 		{"nothing", nil, "10.1.1.1:1", "", nil, ErrNoCredential},
+		// A header sent twice: which one the proxy meant is a guess.
+		{"repeated user header", map[string]string{"X-Forwarded-User": "alice\nbob"}, "10.1.1.1:1", "", nil, ErrBadCredential},
+		{"repeated groups header", map[string]string{"X-Forwarded-User": "carol", "X-Forwarded-Groups": "staff\nadmin"}, "10.1.1.1:1", "", nil, ErrBadCredential},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/sas", nil)
 			r.RemoteAddr = tt.remote
 			for k, v := range tt.header {
-				r.Header.Set(k, v)
+				for _, v := range strings.Split(v, "\n") {
+					r.Header.Add(k, v)
+				}
 			}
 			u, err := a.Authenticate(r)
 			if !errors.Is(err, tt.wantErr) {
@@ -62,5 +73,66 @@ staging: {container: incoming}
 				t.Errorf("user %+v, want %s %v", u, tt.user, tt.groups)
 			}
 		})
+	}
+}
+
+// TestCookieCSRF: a request authenticated by the JWT cookie must come from
+// the service's own origin or one in cors_origins; a cross-site form post
+// carries the cookie too, and is refused.
+func TestCookieCSRF(t *testing.T) {
+	secret := "an-application-secret-of-32-bytes!!"
+	cfg, err := config.Parse([]byte(`
+storage: {account: acct, key_env: KEY}
+cors_origins: ["https://app.example.com", "*"]
+auth:
+  jwt: {issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: APP_SECRET, cookie: session}
+rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
+`), func(k string) string { return map[string]string{"KEY": "a2V5", "APP_SECRET": secret}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, signingKey{jose.HS256, "", []byte(secret), nil}, map[string]any{
+		"iss": "https://app.example.com", "aud": "blobvalet", "sub": "bob", "exp": time.Now().Add(time.Hour).Unix()})
+	tests := []struct {
+		name   string
+		header map[string]string
+		ok     bool
+	}{
+		{"same-origin fetch", map[string]string{SecFetchSite: "same-origin"}, true},
+		{"own origin", map[string]string{"Origin": "https://blobvalet.example.com"}, true},
+		{"allowed origin", map[string]string{"Origin": "https://app.example.com", SecFetchSite: "same-site"}, true},
+		{"cross-site form post", map[string]string{"Origin": "https://evil.example", SecFetchSite: "cross-site"}, false},
+		{"cross-site, old browser", map[string]string{"Origin": "https://evil.example"}, false},
+		{"look-alike origin", map[string]string{"Origin": "https://blobvalet.example.com.evil.example"}, false},
+		{"null origin", map[string]string{"Origin": "null"}, false},
+		{"no origin at all", nil, false},
+		{"same-site, other origin", map[string]string{SecFetchSite: "same-site"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "https://blobvalet.example.com/success", nil)
+			r.AddCookie(&http.Cookie{Name: "session", Value: tok})
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			u, err := a.Authenticate(r)
+			if tt.ok && (err != nil || u.ID != "bob") {
+				t.Fatalf("refused: %+v %v", u, err)
+			}
+			if !tt.ok && !errors.Is(err, ErrBadCredential) {
+				t.Fatalf("accepted: %+v %v", u, err)
+			}
+		})
+	}
+	// A bearer token is not sent by the browser on its own: no origin check.
+	r := httptest.NewRequest("GET", "https://blobvalet.example.com/sas", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Origin", "https://elsewhere.example")
+	if u, err := a.Authenticate(r); err != nil || u.ID != "bob" {
+		t.Errorf("bearer from another origin: %+v %v", u, err)
 	}
 }

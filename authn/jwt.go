@@ -20,11 +20,12 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
 )
 
-// keyRefresh is how old the issuer's keys may get before a request fetches
-// them anew; a token naming a key id not known yet also does, at most once
-// every unknownKidInterval.
+// keyRefresh is how old the issuer's keys may get before they are fetched
+// anew; a token naming a key id not known yet also has them fetched, at most
+// once every unknownKidInterval.
 const keyRefresh = 15 * time.Minute
 
 // asymmetricAlgs are the algorithms accepted from an issuer's key set. An
@@ -118,16 +119,19 @@ func (v *JWTVerifier) verifyHS256(_ context.Context, raw string) ([]byte, error)
 		return nil, err
 	}
 	if std.Issuer != v.cfg.Issuer {
-		return nil, fmt.Errorf("issuer %q is not %q", std.Issuer, v.cfg.Issuer)
+		return nil, fmt.Errorf("issuer %q is not %q", errs.Clip(std.Issuer), v.cfg.Issuer)
 	}
 	if !slices.Contains([]string(std.Audience), v.cfg.Audience) {
-		return nil, fmt.Errorf("audience %q does not include %q", []string(std.Audience), v.cfg.Audience)
+		return nil, fmt.Errorf("audience %s does not include %q", errs.Clip(fmt.Sprintf("%q", []string(std.Audience))), v.cfg.Audience)
 	}
 	return claims, nil
 }
 
 // Verify checks a raw token and returns its user.
 func (v *JWTVerifier) Verify(ctx context.Context, raw string) (authz.User, error) {
+	if !isCompact(raw) {
+		return authz.User{}, fmt.Errorf("%w: not a JWT in compact serialization", ErrBadCredential)
+	}
 	key := sha256.Sum256([]byte(raw))
 	now := v.now()
 	if u, ok := v.cache.get(key, now); ok {
@@ -136,14 +140,29 @@ func (v *JWTVerifier) Verify(ctx context.Context, raw string) (authz.User, error
 	v.verified.Add(1)
 	claims, err := v.verify(ctx, raw)
 	if err != nil {
-		return authz.User{}, fmt.Errorf("%w: %v", ErrBadCredential, err)
+		return authz.User{}, fmt.Errorf("%w: %s", ErrBadCredential, errs.Clip(err.Error()))
 	}
 	u, exp, err := UserFromClaims(claims, v.cfg.UserClaim, v.cfg.GroupsClaim, now, time.Duration(v.cfg.Leeway))
 	if err != nil {
-		return authz.User{}, fmt.Errorf("%w: %v", ErrBadCredential, err)
+		return authz.User{}, fmt.Errorf("%w: %s", ErrBadCredential, errs.Clip(err.Error()))
 	}
 	v.cache.put(key, u, exp, now)
 	return u, nil
+}
+
+// isCompact reports whether raw is a JWS in compact serialization: three
+// base64url parts joined by dots, the last one possibly empty.
+func isCompact(raw string) bool {
+	if strings.Count(raw, ".") != 2 {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // UserFromClaims checks a verified token's times and maps its claims to a
@@ -244,29 +263,45 @@ func (c *tokenCache) put(k [sha256.Size]byte, u authz.User, exp, now time.Time) 
 	c.m[k] = cached{user: u, exp: exp}
 }
 
-// unknownKidInterval is how often a token naming a key id not seen yet may
-// make the key set be fetched again.
-const unknownKidInterval = 30 * time.Second
+// unknownKidInterval is the least time between two fetches of the key set
+// caused by tokens naming key ids not known yet: short, so that tokens signed
+// with a key the issuer has just rotated in work within seconds, and long
+// enough that a flood of forged key ids costs the issuer at most one request
+// per interval.
+const unknownKidInterval = 5 * time.Second
 
-// jwksKeySet is an issuer's key set, fetched at most every keyRefresh, and
-// again when a token names an unknown key id, but then at most once every
-// unknownKidInterval: a flood of forged tokens with made-up key ids must not
-// become a flood of requests to the issuer.
+// fetchTimeout bounds one fetch of the key set.
+const fetchTimeout = 10 * time.Second
+
+// jwksKeySet is an issuer's key set. It is fetched anew in the background
+// once it is keyRefresh old, and when a token names an unknown key id, then
+// at most once every unknownKidInterval after a successful fetch. A fetch
+// runs on its own, never on the request that caused it, so a caller that
+// goes away cannot cancel it, and at most one runs at a time: callers that
+// need it wait for it, with their own deadline; callers whose key is known
+// never wait for the network.
 type jwksKeySet struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
 
-	mu        sync.Mutex
-	keys      map[string]jose.JSONWebKey
-	fetched   time.Time // when keys were fetched
-	attempted time.Time // when a fetch was last tried
-	fetches   int
+	mu       sync.Mutex
+	keys     map[string]jose.JSONWebKey
+	fetched  time.Time // when keys were last fetched successfully
+	inflight *keyFetch // the fetch under way, or nil
+	fetches  int
 }
 
-// VerifySignature implements oidc.KeySet.
+// keyFetch is one fetch of the key set; err is set before done is closed.
+type keyFetch struct {
+	done chan struct{}
+	err  error
+}
+
+// VerifySignature implements oidc.KeySet. Only the compact serialization is
+// accepted: the JSON one spells the same token in endless ways.
 func (k *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	tok, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	tok, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || len(tok.Signatures) != 1 {
 		return nil, errors.New("malformed token")
 	}
@@ -280,42 +315,81 @@ func (k *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, e
 
 func (k *jwksKeySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	now := k.now()
 	key, ok := k.keys[kid]
-	stale := now.Sub(k.fetched) >= keyRefresh
-	if (!ok || stale) && now.Sub(k.attempted) >= unknownKidInterval {
-		k.attempted = now
-		if err := k.fetch(ctx); err != nil && !ok {
-			return jose.JSONWebKey{}, err
+	switch {
+	case ok:
+		if now.Sub(k.fetched) >= keyRefresh {
+			k.startFetch()
 		}
-		key, ok = k.keys[kid]
+		k.mu.Unlock()
+		return key, nil
+	case k.inflight == nil && now.Sub(k.fetched) < unknownKidInterval:
+		k.mu.Unlock()
+		return jose.JSONWebKey{}, fmt.Errorf("unknown key id %q", errs.Clip(kid))
 	}
-	if !ok {
-		return jose.JSONWebKey{}, fmt.Errorf("unknown key id %q", kid)
+	f := k.startFetch()
+	k.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return jose.JSONWebKey{}, fmt.Errorf("waiting for the key set: %w", ctx.Err())
 	}
-	return key, nil
+	k.mu.Lock()
+	key, ok = k.keys[kid]
+	k.mu.Unlock()
+	switch {
+	case ok:
+		return key, nil
+	case f.err != nil:
+		return jose.JSONWebKey{}, f.err
+	default:
+		return jose.JSONWebKey{}, fmt.Errorf("unknown key id %q", errs.Clip(kid))
+	}
 }
 
-func (k *jwksKeySet) fetch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// startFetch starts fetching the key set, unless a fetch is under way, and
+// returns the fetch. k.mu must be held.
+func (k *jwksKeySet) startFetch() *keyFetch {
+	if k.inflight != nil {
+		return k.inflight
+	}
+	f := &keyFetch{done: make(chan struct{})}
+	k.inflight = f
+	k.fetches++
+	go func() {
+		keys, err := k.fetch()
+		k.mu.Lock()
+		if err == nil {
+			k.keys, k.fetched = keys, k.now()
+		}
+		k.inflight = nil
+		k.mu.Unlock()
+		f.err = err
+		close(f.done)
+	}()
+	return f
+}
+
+func (k *jwksKeySet) fetch() (map[string]jose.JSONWebKey, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	k.fetches++
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetch keys: %w", err)
+		return nil, fmt.Errorf("fetch keys: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch keys: %s answered %d", k.url, resp.StatusCode)
+		return nil, fmt.Errorf("fetch keys: %s answered %d", k.url, resp.StatusCode)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("fetch keys: %w", err)
+		return nil, fmt.Errorf("fetch keys: %w", err)
 	}
 	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
 	for _, key := range set.Keys {
@@ -323,8 +397,7 @@ func (k *jwksKeySet) fetch(ctx context.Context) error {
 			keys[key.KeyID] = key
 		}
 	}
-	k.keys, k.fetched = keys, k.now()
-	return nil
+	return keys, nil
 }
 
 // tokenFrom finds a JWT in the request: the bearer token, else the cookie.

@@ -30,24 +30,37 @@ type testIssuer struct {
 	*httptest.Server
 	mu   sync.Mutex
 	keys []jose.JSONWebKey // public
+	// onJWKS, when set, runs before the key set is served; false means it
+	// answered already.
+	onJWKS func(w http.ResponseWriter, r *http.Request) bool
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
 	iss := &testIssuer{}
 	iss.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
-		defer iss.mu.Unlock()
+		keys, hook := iss.keys, iss.onJWKS
+		iss.mu.Unlock()
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
 			json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": iss.URL + "/jwks"})
 		case "/jwks":
-			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: iss.keys})
+			if hook != nil && !hook(w, r) {
+				return
+			}
+			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys})
 		default:
 			http.NotFound(w, r)
 		}
 	}))
 	t.Cleanup(iss.Close)
 	return iss
+}
+
+func (iss *testIssuer) setOnJWKS(f func(w http.ResponseWriter, r *http.Request) bool) {
+	iss.mu.Lock()
+	iss.onJWKS = f
+	iss.mu.Unlock()
 }
 
 type signingKey struct {
@@ -185,11 +198,11 @@ func TestJWTFromOIDCIssuer(t *testing.T) {
 		})
 	}
 
-	// The issuer rotates its key: a token with the new kid is accepted once
-	// the unknown-kid interval since the last fetch has passed.
+	// The issuer rotates its key: a token with the new kid is accepted
+	// within seconds.
 	r2 := rsaKey(t, "r2")
 	iss.publish(r2)
-	clk.set(clk.now().Add(unknownKidInterval))
+	clk.set(clk.now().Add(5 * time.Second))
 	now = clk.now()
 	if u, err := v.Verify(context.Background(), sign(t, r2, claims(nil))); err != nil || u.ID != "alice" {
 		t.Fatalf("after rotation: %+v %v", u, err)
@@ -224,8 +237,9 @@ func TestJWTCache(t *testing.T) {
 	}
 }
 
-// TestJWTUnknownKidFlood sends many forged tokens with made-up key ids: the
-// issuer's key set is not fetched for each.
+// TestJWTUnknownKidFlood sends many forged tokens with made-up key ids, at
+// once and spread over time: the issuer's key set is fetched at most once
+// per unknownKidInterval, not for each.
 func TestJWTUnknownKidFlood(t *testing.T) {
 	iss := newTestIssuer(t)
 	r1 := rsaKey(t, "r1")
@@ -236,16 +250,39 @@ func TestJWTUnknownKidFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := map[string]any{"iss": iss.URL, "aud": "blobvalet", "sub": "mallory", "exp": clk.now().Add(time.Hour).Unix()}
-	forger := rsaKey(t, "")
-	for i := range 100 {
+	forger := ecKey(t, "")
+	forged := make([]string, 100)
+	for i := range forged {
 		forger.kid = fmt.Sprintf("made-up-%d", i)
-		if _, err := v.Verify(context.Background(), sign(t, forger, claims)); !errors.Is(err, ErrBadCredential) {
+		forged[i] = sign(t, forger, claims)
+	}
+
+	// All at once.
+	var wg sync.WaitGroup
+	for _, tok := range forged {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrBadCredential) {
+				t.Errorf("forged token accepted: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := v.KeyFetches(); n > 1 {
+		t.Errorf("100 forged tokens at once caused %d key set fetches, want at most 1", n)
+	}
+
+	// One every 200 ms for 20 s.
+	start := v.KeyFetches()
+	for _, tok := range forged {
+		clk.set(clk.now().Add(200 * time.Millisecond))
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrBadCredential) {
 			t.Fatalf("forged token accepted: %v", err)
 		}
 	}
-	if n := v.KeyFetches(); n > 1 {
-		t.Errorf("100 forged tokens caused %d key set fetches, want at most 1", n)
+	if n, most := v.KeyFetches()-start, int(20*time.Second/unknownKidInterval); n > most {
+		t.Errorf("100 forged tokens over 20 s caused %d key set fetches, want at most %d", n, most)
 	}
+
 	claims["sub"] = "alice"
 	if _, err := v.Verify(context.Background(), sign(t, r1, claims)); err != nil {
 		t.Fatalf("a good token after the flood: %v", err)
@@ -306,6 +343,7 @@ func bearer(tok string) *http.Request {
 func withCookie(tok string) *http.Request {
 	r := httptest.NewRequest("GET", "/sas", nil)
 	r.AddCookie(&http.Cookie{Name: "session", Value: tok})
+	r.Header.Set(SecFetchSite, "same-origin")
 	return r
 }
 

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/blobvalet/blobvalet/blobref"
@@ -31,8 +32,20 @@ func TestPatternMatch(t *testing.T) {
 		{"users/{user}/*", "users/alice/a/b", "alice", false},
 		{"users/{user}/*.jpg", "users/alice/a.jpg", "alice", true},
 		{"users/{user}/*.jpg", "users/alice/a.png", "alice", false},
-		{"users/{user}-*/**", "users/alice-work/x", "alice", true},
-		{"users/{user}-*/**", "users/alice/x", "alice", false},
+		{"users/{user}-work/**", "users/alice-work/x", "alice", true},
+		{"users/{user}-work/**", "users/alice/x", "alice", false},
+		{"users/{user}/*_*_*.jpg", "users/alice/a_b_c.jpg", "alice", true},
+		{"users/{user}/*_*_*.jpg", "users/alice/a_b.jpg", "alice", false},
+		{"**/*_*_*.jpg", "x/y/a__b_c.jpg", "", true},
+		{"a/**/b/**", "a/b/c", "", true},
+		{"a/**/b/**", "a/b", "", false},
+		{"a/**/**/b", "a/b", "", true},
+		{"a/**/**/b", "a/x/y/z/b", "", true},
+		{"**/x/**", "x/x", "", true},
+		{"**/x/**", "x", "", false},
+		{"*", "héllo", "", true},
+		{"h*o", "héllo", "", true},
+		{"h*é*o", "héllo", "", true},
 		{"**", "a/b/c", "", true},
 		{"**/*.jpg", "a/b/c.jpg", "", true},
 		{"**/*.jpg", "c.jpg", "", true},
@@ -66,6 +79,26 @@ func TestCompilePatternErrors(t *testing.T) {
 	for _, p := range []string{"", "a//b", "/a", "a/", "a**", "a/**b", "{group}/x", "a?", "[ab]", "{user"} {
 		if _, err := CompilePattern(p); err == nil {
 			t.Errorf("CompilePattern(%q) succeeded, want error", p)
+		}
+	}
+}
+
+// TestCompilePatternUserWithStar: a {user} next to * in one segment would
+// let bob match bob.smith's names, so such patterns are refused at load.
+func TestCompilePatternUserWithStar(t *testing.T) {
+	for _, p := range []string{"{user}.*", "home/{user}-*/**", "users/*{user}/x", "a/{user}*"} {
+		_, err := CompilePattern(p)
+		if err == nil {
+			t.Errorf("CompilePattern(%q) succeeded, want error", p)
+			continue
+		}
+		if !strings.Contains(err.Error(), "{user} and *") {
+			t.Errorf("CompilePattern(%q) error %q does not say why", p, err)
+		}
+	}
+	for _, p := range []string{"users/{user}/*", "{user}.png", "x-{user}-y/**"} {
+		if _, err := CompilePattern(p); err != nil {
+			t.Errorf("CompilePattern(%q): %v", p, err)
 		}
 	}
 }

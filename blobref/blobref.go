@@ -33,17 +33,51 @@ func ParseName(s string) (Name, error) {
 	}
 	// Some software between the page and the blob may decode the name once.
 	// It must not turn into a different path when that happens.
-	if strings.Contains(s, "%") {
-		if dec, err := url.PathUnescape(s); err == nil && dec != s {
-			if strings.Count(dec, "/") != strings.Count(s, "/") {
-				return "", errors.New("blob name holds an encoded path separator")
-			}
-			if err := checkName(dec); err != nil {
-				return "", fmt.Errorf("blob name decodes to an illegal name: %w", err)
-			}
+	// Each valid escape is decoded on its own: decoders differ on invalid
+	// ones, and an invalid "%zz" must not hide a valid "%2e%2e" elsewhere.
+	if dec := decodeValidEscapes(s); dec != s {
+		if strings.Count(dec, "/") != strings.Count(s, "/") {
+			return "", errors.New("blob name holds an encoded path separator")
+		}
+		if err := checkName(dec); err != nil {
+			return "", fmt.Errorf("blob name decodes to an illegal name: %w", err)
 		}
 	}
 	return Name(s), nil
+}
+
+// decodeValidEscapes decodes every "%XX" with two hex digits and leaves any
+// other "%" as it is.
+func decodeValidEscapes(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
 }
 
 func checkName(s string) error {

@@ -2,6 +2,8 @@ package blobref
 
 import (
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,6 +48,13 @@ func TestParseName(t *testing.T) {
 		{"users/alice/%2E/x", false},
 		{"users/alice/a%5Cb", false},
 		{"users/alice/a%00b", false},
+
+		// An invalid escape must not hide a valid one elsewhere.
+		{"users/bob/%zz/%2e%2e/%2e%2e/alice/x.txt", false},
+		{"users/bob/100%/..%2falice/x.txt", false},
+		{"users/bob/%/%2E/x", false},
+		{"users/bob/%zz/%5c", false},
+		{"users/bob/%zz/%41.txt", true},
 	}
 	for _, tt := range tests {
 		_, err := ParseName(tt.name)
@@ -181,6 +190,40 @@ func FuzzResolve(f *testing.F) {
 		for _, seg := range ref.Name.Segments() {
 			if seg == "" || seg == "." || seg == ".." {
 				t.Fatalf("segment %q in %q", seg, ref.Name)
+			}
+		}
+	})
+}
+
+var validEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
+// FuzzParseName checks that a name ParseName accepts is still one safe path
+// when any software decodes its escapes once, however lax that decoder is
+// about invalid ones.
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{
+		"users/alice/x.jpg",
+		"users/bob/%zz/%2e%2e/%2e%2e/alice/x.txt",
+		"users/alice%2F..%2Fbob/x",
+		"a b#c?d%e+ü.txt",
+		"100%/%41",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if _, err := ParseName(name); err != nil {
+			return
+		}
+		dec := validEscape.ReplaceAllStringFunc(name, func(e string) string {
+			b, _ := strconv.ParseUint(e[1:], 16, 8)
+			return string([]byte{byte(b)})
+		})
+		if strings.Count(dec, "/") != strings.Count(name, "/") || strings.Contains(dec, `\`) {
+			t.Fatalf("%q decodes to %q", name, dec)
+		}
+		for seg := range strings.SplitSeq(dec, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("%q decodes to %q, with segment %q", name, dec, seg)
 			}
 		}
 	})

@@ -5,7 +5,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,10 +20,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/origin"
 )
 
 // Defaults and limits.
@@ -124,7 +123,20 @@ type Auth struct {
 	TrustedHeader *TrustedHeader `yaml:"trusted_header"`
 	// JWT verifies JSON Web Tokens from an identity provider.
 	JWT *JWT `yaml:"jwt"`
+	// SharedUserIDs says that the user ids of the configured sources name
+	// the same people: the token user alice, the JWT subject alice and the
+	// proxy's alice are one user, with one folder. With more than one source
+	// it must be set, because otherwise anyone who can get a token or a
+	// proxy login with another person's id would be that person.
+	SharedUserIDs bool `yaml:"shared_user_ids"`
+
+	cookieOrigins []string
 }
+
+// CookieOrigins returns the origins named in cors_origins, "*" left out:
+// besides the service's own origin, only pages from these may have a
+// request authenticated by the JWT cookie.
+func (a *Auth) CookieOrigins() []string { return a.cookieOrigins }
 
 // JWT configures JSON Web Token authentication. The keys come from OIDC
 // discovery at Issuer, or from JWKSURL, or are one HS256 shared secret.
@@ -161,6 +173,8 @@ func (j *JWT) HS256Secret() []byte { return j.hs256 }
 func (j *JWT) complete(p *problems, getenv func(string) string) {
 	if u, err := url.Parse(j.Issuer); err != nil || j.Issuer == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		p.add("auth.jwt.issuer", "required: the issuer URL that tokens carry in iss, e.g. https://login.example.com/")
+	} else if u.Scheme == "http" && !IsLoopback(j.Issuer) {
+		p.add("auth.jwt.issuer", "%q uses http, which anyone on the path can answer for; use https (http only on loopback)", j.Issuer)
 	}
 	if j.Audience == "" {
 		p.add("auth.jwt.audience", "required: the aud value your identity provider puts in tokens for blobvalet")
@@ -180,6 +194,8 @@ func (j *JWT) complete(p *problems, getenv func(string) string) {
 	if j.JWKSURL != "" {
 		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			p.add("auth.jwt.jwks_url", "want an absolute URL, got %q", j.JWKSURL)
+		} else if u.Scheme == "http" && !IsLoopback(j.JWKSURL) {
+			p.add("auth.jwt.jwks_url", "%q uses http, which anyone on the path can answer for; use https (http only on loopback)", j.JWKSURL)
 		}
 	}
 	switch l := time.Duration(j.Leeway); {
@@ -299,6 +315,8 @@ func (w *Webhook) Secret() []byte { return w.secret }
 func (w *Webhook) complete(p *problems, field string, getenv func(string) string) {
 	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		p.add(field+".url", "want an absolute http(s) URL, got %q", w.URL)
+	} else if u.Scheme == "http" && !IsLoopback(w.URL) {
+		p.add(field+".url", "%q uses http, which would send uploads' details in the clear; use https (http only on loopback)", w.URL)
 	}
 	secret, err := readSecret(w.SecretEnv, w.SecretFile, getenv)
 	if err != nil {
@@ -384,12 +402,24 @@ func Load(path string) (*Config, error) {
 // variables.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	var p problems
+	if err := decode(data, &cfg, &p); err != nil {
+		return nil, err
 	}
-	if err := cfg.complete(getenv); err != nil {
+	err := cfg.complete(getenv)
+	if len(p) > 0 {
+		// The checks also saw the fields that failed to decode, as left
+		// empty: say only what is wrong with the others.
+		if err != nil {
+			for q := range strings.SplitSeq(err.Error(), "\n") {
+				if !p.names(q) {
+					p = append(p, q)
+				}
+			}
+		}
+		return nil, p.err()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -400,6 +430,19 @@ type problems []string
 
 func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, field+": "+fmt.Sprintf(format, args...))
+}
+
+// names reports whether q is about a field that has a problem in p, or
+// about one inside it.
+func (p problems) names(q string) bool {
+	field, _, _ := strings.Cut(q, ": ")
+	for _, have := range p {
+		f, _, _ := strings.Cut(have, ": ")
+		if field == f || strings.HasPrefix(field, f+".") || strings.HasPrefix(field, f+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (p problems) err() error {
@@ -418,8 +461,14 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.Storage.complete(&p, getenv)
 	for i, o := range c.CORSOrigins {
-		if err := CheckOrigin(o); err != nil {
+		canon, err := origin.Parse(o)
+		if err != nil {
 			p.add(fmt.Sprintf("cors_origins[%d]", i), "%v", err)
+			continue
+		}
+		c.CORSOrigins[i] = canon
+		if canon != origin.Any {
+			c.Auth.cookieOrigins = append(c.Auth.cookieOrigins, canon)
 		}
 	}
 	c.Auth.complete(&p, getenv)
@@ -598,8 +647,22 @@ func (a *Auth) complete(p *problems, getenv func(string) string) {
 	if a.JWT != nil {
 		a.JWT.complete(p, getenv)
 	}
-	if len(a.Tokens) == 0 && a.TrustedHeader == nil && a.JWT == nil {
+	var sources []string
+	if len(a.Tokens) > 0 {
+		sources = append(sources, "auth.tokens")
+	}
+	if a.JWT != nil {
+		sources = append(sources, "auth.jwt")
+	}
+	if a.TrustedHeader != nil {
+		sources = append(sources, "auth.trusted_header")
+	}
+	switch {
+	case len(sources) == 0:
 		p.add("auth", "no way to authenticate: set auth.tokens, auth.jwt or auth.trusted_header")
+	case len(sources) > 1 && !a.SharedUserIDs:
+		p.add("auth.shared_user_ids", "%s each give user ids, and rules cannot tell them apart: alice from one is alice from the other, with her folder. "+
+			"Set shared_user_ids: true if the sources name the same people, or keep one source", strings.Join(sources, " and "))
 	}
 }
 
@@ -746,17 +809,4 @@ func IsLoopback(endpoint string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// CheckOrigin accepts a web origin: scheme://host[:port], nothing more, or "*".
-func CheckOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("want an origin such as https://app.example.com (no path, no trailing slash), got %q", o)
-	}
-	return nil
 }

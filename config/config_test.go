@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +65,12 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown field", minimal + "listn: x\n", "field listn not found"},
+		{"unknown field", minimal + "listn: x\n", "listn: unknown field; did you mean listen? (line 5)"},
+		{"unknown nested field", minimal + "sas: {lifetim: 10m}\n", "sas.lifetim: unknown field; did you mean lifetime? (line 5)"},
+		{"unknown field in a list", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], overwrit: true", 1), "rules[0].overwrit: unknown field; did you mean overwrite?"},
+		{"unknown field, nothing near", minimal + "zzzzzzzz: 1\n", "zzzzzzzz: unknown field (line 5)"},
+		{"wrong type", minimal + "sas: {lifetime: [1m]}\n", "sas.lifetime: want a duration such as 10m"},
+		{"wrong type, not a mapping", minimal + "sas: 10m\n", "sas: want a mapping of fields"},
 		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
 		{"no key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: NOPE", 1), "storage: environment variable NOPE is not set"},
 		{"no credential", strings.Replace(minimal, ", key_env: BLOBVALET_STORAGE_KEY", "", 1), "storage: no credential"},
@@ -78,7 +85,7 @@ func TestErrors(t *testing.T) {
 		{"bad account", strings.Replace(minimal, "account: devstoreaccount1", "account: Dev_Store", 1), "storage.account"},
 		{"short token", minimal, "shorter than 16"},
 		{"no auth", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "", 1), "auth: no way to authenticate"},
-		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "mapping key \"auth\" already defined"},
+		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "auth: given more than once (line 5); keep one"},
 		{"bad container", strings.Replace(minimal, "container: uploads", "container: Up_loads", 1), "rules[0].container"},
 		{"bad pattern", strings.Replace(minimal, `"users/{user}/**"`, `"users/{usr}/**"`, 1), "rules[0].blobs"},
 		{"bad method", strings.Replace(minimal, "methods: [PUT]", "methods: [GET]", 1), "rules[0].methods[0]"},
@@ -87,9 +94,19 @@ func TestErrors(t *testing.T) {
 		{"no rules", strings.Replace(minimal, `rules: [{name: r, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]`, "", 1), "rules: no rules"},
 		{"lifetime unit", minimal + "sas: {lifetime: 600}\n", "want a duration with a unit"},
 		{"lifetime too long", minimal + "sas: {lifetime: 2h}\n", "sas.lifetime: want between"},
-		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "want a size with a unit"},
+		{"bad size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 10", 1), "rules[0].max_size: want a size with a unit"},
+		{"NaN size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB", 1), "rules[0].max_size: want a size with a unit"},
+		{"zero size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 0B", 1), "rules[0].max_size: want a size of at least 1B"},
+		{"tiny size", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: 1e-9KiB", 1), "rules[0].max_size: want a size of at least 1B"},
+		{"negative duration", minimal + "sas: {lifetime: -10m}\n", "sas.lifetime: want a duration above zero"},
+		{"zero duration", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], lifetime: 0s", 1), "rules[0].lifetime: want a duration above zero"},
 		{"bad content type", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], content_types: [image]", 1), "content_types[0]"},
-		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: want an origin"},
+		{"bad origin", minimal + "cors_origins: [\"http://a.example/\"]\n", "cors_origins[0]: origin \"http://a.example/\": want scheme://host[:port]"},
+		{"wildcard origin", minimal + "cors_origins: [\"https://*.example.com\"]\n", "cors_origins[0]: origin \"https://*.example.com\": wildcards inside an origin are not supported"},
+		{"http issuer", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "auth: {jwt: {issuer: \"http://login.example.com\", audience: a}}", 1), "auth.jwt.issuer: \"http://login.example.com\" uses http"},
+		{"http jwks url", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "auth: {jwt: {issuer: \"https://login.example.com\", jwks_url: \"http://login.example.com/keys\", audience: a}}", 1), "auth.jwt.jwks_url: \"http://login.example.com/keys\" uses http"},
+		{"http webhook", minimal + "webhook: {url: \"http://hooks.example.com/x\", secret_env: ALICE_TOKEN}\n", "webhook.url: \"http://hooks.example.com/x\" uses http"},
+		{"http rule webhook", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"http://10.0.0.1/x\", secret_env: ALICE_TOKEN}", 1), "rules[0].webhook.url: \"http://10.0.0.1/x\" uses http"},
 		{"bad log level", minimal + "log: {level: loud}\n", "log.level"},
 	}
 	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
@@ -105,6 +122,20 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestAllErrorsAtOnce: a file with several mistakes, of type and of value,
+// gets them all named in one error.
+func TestAllErrorsAtOnce(t *testing.T) {
+	y := strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB, lifetime: 10", 1) +
+		"sas: {lifetim: 10m}\nlisten: 8080\nlog: {level: [loud]}\n"
+	_, err := Parse([]byte(y), goodEnv)
+	for _, want := range []string{"rules[0].max_size:", "rules[0].lifetime:", "sas.lifetim: unknown field", "listen: want host:port", "log.level:"} {
+		checkErr(t, err, want)
+	}
+	if err != nil && strings.Count(err.Error(), "\n") != 4 {
+		t.Errorf("want 5 problems, one a line, got:\n%v", err)
+	}
+}
+
 func checkErr(t *testing.T, err error, want string) {
 	t.Helper()
 	if err == nil {
@@ -116,6 +147,69 @@ func checkErr(t *testing.T, err error, want string) {
 	for _, secret := range []string{testKey, "alice-token-0123456789", "short-secret"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error leaks a secret: %q", err)
+		}
+	}
+}
+
+// TestOriginsCanonical: cors_origins are kept as browsers send them, so an
+// origin written in capitals or with its default port still matches.
+func TestOriginsCanonical(t *testing.T) {
+	cfg, err := Parse([]byte(minimal+"cors_origins: [\"HTTPS://App.Example.com:443\", \"*\"]\n"), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.CORSOrigins, " "); got != "https://app.example.com *" {
+		t.Errorf("cors_origins = %q", got)
+	}
+}
+
+// TestHTTPOnLoopback: plain http is fine for an issuer or a webhook on the
+// same machine.
+func TestHTTPOnLoopback(t *testing.T) {
+	y := strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}",
+		"auth: {jwt: {issuer: \"http://127.0.0.1:5556\", jwks_url: \"http://localhost:5556/keys\", audience: a}}", 1) +
+		"webhook: {url: \"http://[::1]:9000/hook\", secret_env: ALICE_TOKEN}\n"
+	if _, err := Parse([]byte(y), goodEnv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUserIDNamespaces: two identity sources share one user-id namespace,
+// so a config with two is refused unless it says they name the same people.
+func TestUserIDNamespaces(t *testing.T) {
+	jwt := `, jwt: {issuer: "https://login.example.com", audience: a}`
+	proxy := `, trusted_header: {user: X-User, trusted_proxies: ["10.0.0.0/8"]}`
+	for name, extra := range map[string]string{"tokens and jwt": jwt, "tokens and proxy": proxy, "all three": jwt + proxy} {
+		y := strings.Replace(minimal, "token_env: ALICE_TOKEN}]}", "token_env: ALICE_TOKEN}]"+extra+"}", 1)
+		_, err := Parse([]byte(y), goodEnv)
+		checkErr(t, err, "auth.shared_user_ids: auth.tokens and ")
+		y = strings.Replace(y, "token_env: ALICE_TOKEN}]", "token_env: ALICE_TOKEN}], shared_user_ids: true", 1)
+		if _, err := Parse([]byte(y), goodEnv); err != nil {
+			t.Errorf("%s with shared_user_ids: %v", name, err)
+		}
+	}
+}
+
+// TestFileKeyReadOnEachLoad: a key in a file is read again by each Load, so
+// rotating it needs no restart, only a reload.
+func TestFileKeyReadOnEachLoad(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, cfgFile := filepath.Join(dir, "key"), filepath.Join(dir, "blobvalet.yaml")
+	t.Setenv("ALICE_TOKEN", "alice-token-0123456789")
+	y := strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_file: "+keyFile, 1)
+	if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{testKey, "bmV3IGtleQ=="} {
+		if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(cfgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := base64.StdEncoding.EncodeToString(cfg.Storage.key); got != key {
+			t.Errorf("after writing a new key to the file, Load signs with another key")
 		}
 	}
 }
@@ -140,13 +234,13 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestByteSize(t *testing.T) {
-	for s, want := range map[string]ByteSize{"10MiB": 10 << 20, "500KB": 500e3, "1.5GiB": 3 << 29, "0B": 0, "12 MB": 12e6} {
+	for s, want := range map[string]ByteSize{"10MiB": 10 << 20, "500KB": 500e3, "1.5GiB": 3 << 29, "1B": 1, "12 MB": 12e6} {
 		got, err := ParseByteSize(s)
 		if err != nil || got != want {
 			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"10", "MiB", "-1MiB", "1e30GiB", "ten MiB"} {
+	for _, s := range []string{"10", "MiB", "-1MiB", "1e30GiB", "ten MiB", "NaNMiB", "InfKiB", "+Inf B", "0B", "0.5B", "1e-9KiB", "-0B", "1.5B"} {
 		if _, err := ParseByteSize(s); err == nil {
 			t.Errorf("ParseByteSize(%q) succeeded", s)
 		}
@@ -154,4 +248,35 @@ func TestByteSize(t *testing.T) {
 	if got := FormatSize(10 << 20); got != "10 MiB" {
 		t.Errorf("FormatSize = %q", got)
 	}
+}
+
+// FuzzParse checks that any file gives either an error or a configuration
+// whose policy and resolver are ready, and never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "sas: {lifetim: 10m}\nlisten: 8080\n"))
+	f.Add([]byte(strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB, lifetime: 10", 1)))
+	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte(minimal + "sas: &x {lifetime: *x}\nrules: &y [*y]\n"))
+	if data, err := os.ReadFile("../examples/blobvalet.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Secret files are read as named; keep the fuzzer off devices.
+		if bytes.Contains(data, []byte("file")) || bytes.Contains(data, []byte("/dev")) {
+			return
+		}
+		cfg, err := Parse(data, goodEnv)
+		if err != nil {
+			return
+		}
+		if cfg.Policy() == nil || cfg.Resolver() == nil || len(cfg.Policy().Rules()) == 0 {
+			t.Fatalf("accepted a configuration that is not ready: %+v", cfg)
+		}
+		for _, r := range cfg.Policy().Rules() {
+			if r.Constraints.MaxSize < 0 || r.Lifetime < 0 {
+				t.Fatalf("rule %s: max_size %d, lifetime %v", r.Name, r.Constraints.MaxSize, r.Lifetime)
+			}
+		}
+	})
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("want a duration with a unit such as 10m or 90s, got %q", s)
 	}
+	if v <= 0 {
+		return fmt.Errorf("want a duration above zero, got %q (leave the field out for its default)", s)
+	}
 	*d = Duration(v)
 	return nil
 }
@@ -39,7 +43,9 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-// ParseByteSize parses sizes such as "10MiB", "1.5GB" or "512B".
+// ParseByteSize parses sizes such as "10MiB", "1.5GB" or "512B": a whole
+// number of bytes, at least one. A size of zero is refused rather than read
+// as "no limit".
 func ParseByteSize(s string) (ByteSize, error) {
 	s = strings.TrimSpace(s)
 	for _, u := range sizeUnits {
@@ -48,10 +54,19 @@ func ParseByteSize(s string) (ByteSize, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f < 0 || f*float64(u.mult) > 1<<62 {
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			break
 		}
-		return ByteSize(f * float64(u.mult)), nil
+		switch n := f * float64(u.mult); {
+		case n < 1:
+			return 0, fmt.Errorf("want a size of at least 1B, got %q (leave the field out for no limit)", s)
+		case n > 1<<62:
+			return 0, fmt.Errorf("want a size below 4EiB, got %q", s)
+		case n != math.Trunc(n):
+			return 0, fmt.Errorf("want a whole number of bytes, got %q", s)
+		default:
+			return ByteSize(n), nil
+		}
 	}
 	return 0, fmt.Errorf("want a size with a unit such as 10MiB or 500KB, got %q", s)
 }

@@ -7,10 +7,11 @@ package corscfg
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/blobvalet/blobvalet/origin"
 )
 
 // Azure's limits on a Blob service's CORS rules.
@@ -71,29 +72,26 @@ func (d Desired) Rule() Rule {
 }
 
 // CheckOrigin accepts an exact origin, scheme://host[:port] with no path, or
-// "*" when allowAny is set.
+// "*" when allowAny is set. It is the same check as serve's cors_origins.
 func CheckOrigin(o string, allowAny bool) error {
-	if o == "*" {
-		if !allowAny {
-			return errors.New(`origin "*" lets any web site upload with your SAS URIs; pass --allow-any-origin if you mean it`)
-		}
-		return nil
+	if o == origin.Any && !allowAny {
+		return errors.New(`origin "*" lets any web site upload with your SAS URIs; pass --allow-any-origin if you mean it`)
 	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(o, "?#, \t\r\n") {
-		return fmt.Errorf("origin %q: want scheme://host[:port] such as https://app.example.com, with no path or trailing slash", o)
-	}
-	if strings.Contains(o, "*") {
-		return fmt.Errorf("origin %q: wildcards inside an origin are not supported; name each origin", o)
-	}
-	return nil
+	_, err := origin.Parse(o)
+	return err
 }
 
+// normalizeOrigins returns checked origins as browsers send them, without
+// duplicates.
 func normalizeOrigins(origins []string) []string {
 	var out []string
 	for _, o := range origins {
-		o = strings.ToLower(strings.TrimSpace(o))
+		o = strings.TrimSpace(o)
+		if c, err := origin.Parse(o); err == nil {
+			o = c
+		} else {
+			o = strings.ToLower(o)
+		}
 		if !slices.Contains(out, o) {
 			out = append(out, o)
 		}

@@ -2,9 +2,13 @@ package corscfg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 )
@@ -13,7 +17,7 @@ import (
 func Get(ctx context.Context, c *service.Client) ([]Rule, error) {
 	props, err := c.GetProperties(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read service properties: %s", firstLine(err))
+		return nil, storageError("read the service properties", err)
 	}
 	rules := make([]Rule, 0, len(props.CORS))
 	for _, r := range props.CORS {
@@ -42,7 +46,7 @@ func Set(ctx context.Context, c *service.Client, rules []Rule) error {
 		})
 	}
 	if _, err := c.SetProperties(ctx, &service.SetPropertiesOptions{CORS: cors}); err != nil {
-		return fmt.Errorf("write CORS rules: %s", firstLine(err))
+		return storageError("write the CORS rules", err)
 	}
 	return nil
 }
@@ -79,6 +83,30 @@ func deref(p *int32) int32 {
 		return 0
 	}
 	return *p
+}
+
+// storageError says what failed, with the storage service's status and
+// error code, and what to check: the SDK's own error is a dump of the HTTP
+// exchange that starts with a URL.
+func storageError(what string, err error) error {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		msg := fmt.Sprintf("cannot %s: the storage service answered %d %s", what, re.StatusCode, re.ErrorCode)
+		switch {
+		case re.ErrorCode == "AuthenticationFailed" || re.StatusCode == http.StatusUnauthorized:
+			return fmt.Errorf("%s; check that the account key (storage.key_env, key_file or keys in --config, or AccountKey in the connection string) is the account's current key", msg)
+		case re.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%s; check that the credential may read and write the account's service properties (an account key may; an Entra ID identity needs a role that allows it, such as Storage Account Contributor)", msg)
+		case re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusBadRequest:
+			return fmt.Errorf("%s; check the account name and endpoint (storage.account and storage.endpoint, or the connection string's AccountName and BlobEndpoint)", msg)
+		}
+		return errors.New(msg)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("cannot %s: the storage endpoint did not answer; check the endpoint (storage.endpoint, or BlobEndpoint in the connection string) and the network (%s)", what, firstLine(err))
+	}
+	return fmt.Errorf("cannot %s: %s", what, firstLine(err))
 }
 
 // firstLine keeps the first line of an SDK error: the rest is a dump of the

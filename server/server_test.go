@@ -35,6 +35,7 @@ auth:
     - {user: bob, token_env: BOB}
     - {user: "a/b", token_env: SLASH}
   trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.1.0.0/16"]}
+  shared_user_ids: true
 rules:
   - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}
   - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true, lifetime: 1h}
