@@ -87,6 +87,7 @@ cors_origins: ["https://app.example.com", "*"]
 auth:
   jwt: {issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: APP_SECRET, cookie: session}
 rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
+staging: {container: incoming}
 `), func(k string) string { return map[string]string{"KEY": "a2V5", "APP_SECRET": secret}[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -65,10 +65,10 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown field", minimal + "listn: x\n", "listn: unknown field; did you mean listen? (line 5)"},
-		{"unknown nested field", minimal + "sas: {lifetim: 10m}\n", "sas.lifetim: unknown field; did you mean lifetime? (line 5)"},
+		{"unknown field", minimal + "listn: x\n", "listn: unknown field; did you mean listen? (line 6)"},
+		{"unknown nested field", minimal + "sas: {lifetim: 10m}\n", "sas.lifetim: unknown field; did you mean lifetime? (line 6)"},
 		{"unknown field in a list", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], overwrit: true", 1), "rules[0].overwrit: unknown field; did you mean overwrite?"},
-		{"unknown field, nothing near", minimal + "zzzzzzzz: 1\n", "zzzzzzzz: unknown field (line 5)"},
+		{"unknown field, nothing near", minimal + "zzzzzzzz: 1\n", "zzzzzzzz: unknown field (line 6)"},
 		{"wrong type", minimal + "sas: {lifetime: [1m]}\n", "sas.lifetime: want a duration such as 10m"},
 		{"wrong type, not a mapping", minimal + "sas: 10m\n", "sas: want a mapping of fields"},
 		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
@@ -85,7 +85,7 @@ func TestErrors(t *testing.T) {
 		{"bad account", strings.Replace(minimal, "account: devstoreaccount1", "account: Dev_Store", 1), "storage.account"},
 		{"short token", minimal, "shorter than 16"},
 		{"no auth", strings.Replace(minimal, "auth: {tokens: [{user: alice, token_env: ALICE_TOKEN}]}", "", 1), "auth: no way to authenticate"},
-		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "auth: given more than once (line 5); keep one"},
+		{"bad cidr", minimal + "auth: {trusted_header: {user: X-User, trusted_proxies: [10.0.0.1]}}\n", "auth: given more than once (line 6); keep one"},
 		{"bad container", strings.Replace(minimal, "container: uploads", "container: Up_loads", 1), "rules[0].container"},
 		{"bad pattern", strings.Replace(minimal, `"users/{user}/**"`, `"users/{usr}/**"`, 1), "rules[0].blobs"},
 		{"bad method", strings.Replace(minimal, "methods: [PUT]", "methods: [GET]", 1), "rules[0].methods[0]"},
