@@ -1,6 +1,8 @@
-// Package web serves blobvalet's demo page: Fine Uploader Azure, from the
-// npm package installed on first use, wired to blobvalet's endpoints and the
-// local emulator. It is for blobvalet dev only.
+// Package web is blobvalet's browser side. Every blobvalet serves the Uppy
+// plugin (client/uppy-blobvalet.js, the reference client of the protocol) at
+// /client/. blobvalet dev also serves a demo page: Fine Uploader Azure or
+// Uppy, from npm packages installed on first use, wired to blobvalet's
+// endpoints and the local emulator.
 package web
 
 import (
