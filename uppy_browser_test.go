@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -340,5 +341,55 @@ func TestUppyRetriesAFailedBlock(t *testing.T) {
 	}
 	if sha256.Sum256(got) != sha256.Sum256(data) {
 		t.Fatalf("SHA-256 of the committed blob differs (%d bytes)", len(got))
+	}
+}
+
+// TestUppyXHRUploadAlternative runs the README's plugin-less setup (Uppy's
+// own XHRUpload with a SAS from blobvalet as its endpoint) in the page.
+func TestUppyXHRUploadAlternative(t *testing.T) {
+	p := openUppy(t, nil)
+	var token string
+	p.run(chromedp.Evaluate(`document.getElementById("user").value`, &token))
+	token = p.env.dev.Tokens[token]
+	container := p.env.dev.Storage.Endpoint() + "/uploads"
+	script := fmt.Sprintf(`(async () => {
+		const { Uppy, XHRUpload } = await import('@uppy/core')
+		const container = %q, token = %q, user = 'alice'
+		const ext = (name) => (name.lastIndexOf('.') > 0 ? name.slice(name.lastIndexOf('.')) : '')
+		const uppy = new Uppy()
+		  .use(XHRUpload, {
+		    endpoint: async (file) => {
+		      const bloburi = container + '/users/' + user + '/' + crypto.randomUUID() + ext(file.name)
+		      const res = await fetch('/sas?bloburi=' + encodeURIComponent(bloburi) + '&_method=PUT',
+		        { headers: { Authorization: 'Bearer ' + token } })
+		      if (!res.ok) throw new Error('blobvalet refused (' + res.status + '): ' + await res.text())
+		      return res.text()
+		    },
+		    method: 'PUT',
+		    formData: false,
+		    headers: (file) => ({ 'x-ms-blob-type': 'BlockBlob', 'x-ms-meta-qqfilename': encodeURIComponent(file.name) }),
+		    getResponseData: (xhr) => ({ url: xhr.responseURL.split('?')[0] }),
+		  })
+		uppy.addFile({ name: 'plain ü.txt', type: 'text/plain', data: new Blob(['no plugin needed'], { type: 'text/plain' }) })
+		const result = await uppy.upload()
+		if (result.failed.length) return 'failed: ' + result.failed[0].error
+		return result.successful[0].uploadURL
+	})()`, container, token)
+	var uploadURL string
+	p.run(chromedp.Evaluate(script, &uploadURL, func(ep *runtime.EvaluateParams) *runtime.EvaluateParams { return ep.WithAwaitPromise(true) }))
+	name, ok := strings.CutPrefix(uploadURL, container+"/")
+	if !ok {
+		t.Fatalf("upload result %q", uploadURL)
+	}
+	got, err := p.download(name)
+	if err != nil || string(got) != "no plugin needed" {
+		t.Fatalf("blob %q: %q, %v", name, got, err)
+	}
+	props, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *props.ContentType != "text/plain" {
+		t.Errorf("content type %q", *props.ContentType)
 	}
 }
