@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -392,4 +393,59 @@ func TestUppyXHRUploadAlternative(t *testing.T) {
 	if *props.ContentType != "text/plain" {
 		t.Errorf("content type %q", *props.ContentType)
 	}
+}
+
+func TestUppyPauseResumeKeepsStoredBlocks(t *testing.T) {
+	p := openUppy(t, nil)
+	var mu sync.Mutex
+	sent := map[string]int{} // Put Block requests by block id
+	chromedp.ListenTarget(p.ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && e.Request.Method == "PUT" {
+			if _, id, ok := strings.Cut(e.Request.URL, "comp=block&blockid="); ok {
+				mu.Lock()
+				sent[id]++
+				mu.Unlock()
+			}
+		}
+	})
+	p.run(network.Enable(), network.EmulateNetworkConditions(false, 0, -1, 2<<20))
+	data := bytes.Repeat([]byte("pause and resume\n"), 9_500_000/17)
+	p.choose(writeFile(t, "pause.txt", data))
+	id := p.waitEvent("added").ID
+	name := p.blobOf(id)
+	if !poll(30*time.Second, func() bool { return p.uncommittedBlocks(name) > 0 }) {
+		t.Fatal("no block reached storage")
+	}
+	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUppy.pauseResume(%q)`, id), nil))
+	bl, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlockBlobClient(name).
+		GetBlockList(context.Background(), blockblob.BlockListTypeUncommitted, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	p.run(network.EmulateNetworkConditions(false, 0, -1, -1))
+	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUppy.pauseResume(%q)`, id), nil))
+	ev := p.waitEvent("success", "error")
+	if ev.Type != "success" {
+		t.Fatalf("upload failed: %s", ev.Detail)
+	}
+	got, err := p.download(name)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bl.UncommittedBlocks {
+		if n := sent[url.QueryEscape(*b.Name)]; n != 1 {
+			t.Errorf("block %s, stored before the pause, was sent %d times", *b.Name, n)
+		}
+	}
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	if total <= 3 {
+		t.Errorf("%d Put Block requests for 3 blocks: the pause stopped nothing in flight", total)
+	}
+	t.Logf("%d blocks stored before the pause; Put Block requests by id: %v", len(bl.UncommittedBlocks), sent)
 }
