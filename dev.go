@@ -106,10 +106,10 @@ func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (pick another with --listen): %w", o.listen, err)
 	}
-	fuDir, err := web.InstallFineUploader(ctx)
+	fuDir, err := web.InstallVendor(ctx)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("install fine-uploader: %w", err)
+		return nil, fmt.Errorf("install fine-uploader and uppy: %w", err)
 	}
 	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir})
 	if err != nil {

@@ -283,7 +283,7 @@ func TestCORS(t *testing.T) {
 
 func TestHealthAndMetrics(t *testing.T) {
 	ts := newTestServer(t)
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/nope": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/client/uppy-blobvalet.js": 200, "/nope": 404} {
 		w := httptest.NewRecorder()
 		ts.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		if w.Code != want {

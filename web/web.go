@@ -1,12 +1,15 @@
-// Package web serves blobvalet's demo page: Fine Uploader Azure, from the
-// npm package installed on first use, wired to blobvalet's endpoints and the
-// local emulator. It is for blobvalet dev only.
+// Package web is blobvalet's browser side. Every blobvalet serves the Uppy
+// plugin (client/uppy-blobvalet.js, the reference client of the protocol) at
+// /client/. blobvalet dev also serves a demo page: Fine Uploader Azure or
+// Uppy, from npm packages installed on first use, wired to blobvalet's
+// endpoints and the local emulator.
 package web
 
 import (
 	"context"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -17,24 +20,43 @@ import (
 	"github.com/blobvalet/blobvalet/azurite"
 )
 
-// FineUploader is the pinned npm package the page uses.
-const FineUploader = "fine-uploader@5.16.2"
+// FineUploader and Uppy are the pinned npm packages the page uses.
+const (
+	FineUploader = "fine-uploader@5.16.2"
+	Uppy         = "uppy@6.0.1"
+)
 
 //go:embed static
 var static embed.FS
 
-// InstallFineUploader installs the pinned fine-uploader from npm into the
-// cache, once, and returns the directory of its Azure UI build.
-func InstallFineUploader(ctx context.Context) (string, error) {
-	dir, err := azurite.NPMInstall(ctx, FineUploader)
-	if err != nil {
-		return "", err
+// vendored are the files the page takes from each npm package: the URL
+// path they are served under, and their directory in the installed package.
+var vendored = []struct{ spec, url, dir, check string }{
+	{FineUploader, "/vendor/fine-uploader/", "node_modules/fine-uploader/azure.fine-uploader", "azure.fine-uploader.min.js"},
+	// Uppy's ES module bundle, which an import map names as @uppy/core.
+	{Uppy, "/vendor/uppy/", "node_modules/uppy/dist", "uppy.min.mjs"},
+}
+
+// InstallVendor installs the pinned fine-uploader and uppy from npm into the
+// cache, once each, and returns the directory that holds both installs, for
+// Routes.
+func InstallVendor(ctx context.Context) (string, error) {
+	root := ""
+	for _, v := range vendored {
+		dir, err := azurite.NPMInstall(ctx, v.spec)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(filepath.Join(dir, v.dir, v.check)); err != nil {
+			return "", fmt.Errorf("npm package %s: %w", v.spec, err)
+		}
+		if root == "" {
+			root = filepath.Dir(dir)
+		} else if filepath.Dir(dir) != root {
+			return "", fmt.Errorf("npm packages installed into %s and %s, not one directory", root, filepath.Dir(dir))
+		}
 	}
-	d := filepath.Join(dir, "node_modules", "fine-uploader", "azure.fine-uploader")
-	if _, err := os.Stat(filepath.Join(d, "azure.fine-uploader.min.js")); err != nil {
-		return "", err
-	}
-	return d, nil
+	return root, nil
 }
 
 // User is a demo user the page can act as.
@@ -52,8 +74,8 @@ type Demo struct {
 }
 
 // Routes returns a function that registers the page, its settings and the
-// Fine Uploader files found in fuDir.
-func Routes(demo Demo, fuDir string) func(*mux.Router) {
+// Fine Uploader and Uppy files in vendorDir (from InstallVendor).
+func Routes(demo Demo, vendorDir string) func(*mux.Router) {
 	return func(r *mux.Router) {
 		sub, _ := fs.Sub(static, "static")
 		files := http.FileServer(http.FS(sub))
@@ -64,7 +86,10 @@ func Routes(demo Demo, fuDir string) func(*mux.Router) {
 			w.Header().Set("Cache-Control", "no-store")
 			json.NewEncoder(w).Encode(demo)
 		}).Methods(http.MethodGet).Name("demo-settings")
-		r.PathPrefix("/vendor/fine-uploader/").Handler(http.StripPrefix("/vendor/fine-uploader/", http.FileServer(http.Dir(fuDir)))).
-			Methods(http.MethodGet, http.MethodHead).Name("vendor")
+		for _, v := range vendored {
+			dir := filepath.Join(vendorDir, v.spec, v.dir)
+			r.PathPrefix(v.url).Handler(http.StripPrefix(v.url, http.FileServer(http.Dir(dir)))).
+				Methods(http.MethodGet, http.MethodHead).Name("vendor")
+		}
 	}
 }

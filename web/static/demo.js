@@ -1,5 +1,6 @@
-// The demo page: Fine Uploader Azure wired to blobvalet. Everything a real
-// page needs is in makeUploader; the rest is the demo's controls.
+// The demo page: Fine Uploader Azure wired to blobvalet (everything a real
+// page needs is in the qq.azure.FineUploader call), and the demo's controls.
+// With ?client=uppy the page uses Uppy instead (uppy-demo.js).
 "use strict";
 
 (async function () {
@@ -9,6 +10,8 @@
   const folderInput = document.getElementById("folder");
   const keepNames = document.getElementById("keepnames");
   const hint = document.getElementById("hint");
+  const clientSelect = document.getElementById("client");
+  const client = params.get("client") === "uppy" ? "uppy" : "fine-uploader";
 
   for (const u of demo.users) {
     const opt = document.createElement("option");
@@ -41,6 +44,16 @@
   });
   folderInput.addEventListener("input", showHint);
   showHint();
+
+  // The client switch reloads the page with the other uploader.
+  clientSelect.value = client;
+  clientSelect.addEventListener("change", () => {
+    params.set("client", clientSelect.value);
+    location.search = params.toString();
+  });
+  if (client === "uppy") {
+    return;
+  }
 
   window.demoUploader = new qq.azure.FineUploader({
     element: document.getElementById("uploader"),
