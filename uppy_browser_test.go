@@ -28,7 +28,44 @@ import (
 // "blobvalet dev", on the demo page switched to Uppy, and check storage.
 
 // uppyPage is one browser tab on the demo page with the Uppy client.
-type uppyPage struct{ *page }
+type uppyPage struct {
+	*page
+	blocks *blockLog
+}
+
+// blockLog records the blocks storage accepted from the page (Put Block
+// answered 201), by blob path and block id. Uploads go to the uploader's
+// staging blob, which is gone once the upload is verified, so the page's own
+// requests are where the blocks can be counted.
+type blockLog struct {
+	mu     sync.Mutex
+	stored map[string]map[string]bool
+}
+
+func (b *blockLog) listen(ev any) {
+	r, ok := ev.(*network.EventResponseReceived)
+	if !ok || r.Response.Status != 201 || !strings.Contains(r.Response.URL, "comp=block&") {
+		return
+	}
+	u, err := url.Parse(r.Response.URL)
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stored[u.Path] == nil {
+		b.stored[u.Path] = map[string]bool{}
+	}
+	b.stored[u.Path][u.Query().Get("blockid")] = true
+}
+
+// storedBlocks counts the distinct blocks stored for user's upload to
+// container/name.
+func (p uppyPage) storedBlocks(user, container, name string) int {
+	p.blocks.mu.Lock()
+	defer p.blocks.mu.Unlock()
+	return len(p.blocks.stored["/"+p.env.dev.Storage.Account()+"/incoming/"+staged(user, container, name)])
+}
 
 func openUppy(t *testing.T, query url.Values) uppyPage {
 	t.Helper()
@@ -37,7 +74,9 @@ func openUppy(t *testing.T, query url.Values) uppyPage {
 	t.Cleanup(cancel)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancelTimeout)
-	p := uppyPage{&page{t: t, ctx: ctx, env: env}}
+	p := uppyPage{page: &page{t: t, ctx: ctx, env: env}, blocks: &blockLog{stored: map[string]map[string]bool{}}}
+	chromedp.ListenTarget(ctx, p.blocks.listen)
+	p.run(network.Enable())
 	if query == nil {
 		query = url.Values{}
 	}
@@ -122,16 +161,6 @@ func (p uppyPage) downloadFrom(container, name string) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func (p uppyPage) committedBlocks(container, name string) int {
-	p.t.Helper()
-	bl, err := p.env.dev.Storage.Client().NewContainerClient(container).NewBlockBlobClient(name).
-		GetBlockList(context.Background(), blockblob.BlockListTypeCommitted, nil)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return len(bl.CommittedBlocks)
-}
-
 func randomBytes(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, seed))
 	b := make([]byte, n)
@@ -204,8 +233,8 @@ func TestUppyChunkedUpload20MB(t *testing.T) {
 	if !strings.HasPrefix(name, "big/") {
 		t.Errorf("blob name %q", name)
 	}
-	if n := p.committedBlocks("shared", name); n != 5 {
-		t.Errorf("%d committed blocks, want 5 (4 MiB blocks)", n)
+	if n := p.storedBlocks("alice", "shared", name); n != 5 {
+		t.Errorf("%d blocks stored, want 5 (4 MiB blocks)", n)
 	}
 	got, err := p.downloadFrom("shared", name)
 	if err != nil {
@@ -279,11 +308,11 @@ func TestUppyCancelMidUpload(t *testing.T) {
 	}
 }
 
-// uncommittedBlocks counts the blocks stored for a blob and not committed;
-// 0 when there is no such blob.
+// uncommittedBlocks counts the blocks stored for alice's upload to a name
+// in uploads and not committed; 0 when there is no such upload.
 func (p uppyPage) uncommittedBlocks(name string) int {
 	p.t.Helper()
-	bl, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlockBlobClient(name).
+	bl, err := p.env.dev.Storage.Client().NewContainerClient("incoming").NewBlockBlobClient(staged("alice", "uploads", name)).
 		GetBlockList(context.Background(), blockblob.BlockListTypeUncommitted, nil)
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
 		return 0
@@ -333,8 +362,8 @@ func TestUppyRetriesAFailedBlock(t *testing.T) {
 		t.Fatalf("block 1 went %d times; the test wants it failed once and sent again", n)
 	}
 	name := p.blobOf(ev.ID)
-	if n := p.committedBlocks("uploads", name); n != 3 {
-		t.Errorf("%d committed blocks, want 3", n)
+	if n := p.storedBlocks("alice", "uploads", name); n != 3 {
+		t.Errorf("%d blocks stored, want 3", n)
 	}
 	got, err := p.download(name)
 	if err != nil {
@@ -360,8 +389,9 @@ func TestUppyXHRUploadAlternative(t *testing.T) {
 		const uppy = new Uppy()
 		  .use(XHRUpload, {
 		    endpoint: async (file) => {
-		      const bloburi = container + '/users/' + user + '/' + crypto.randomUUID() + ext(file.name)
-		      const res = await fetch('/sas?bloburi=' + encodeURIComponent(bloburi) + '&_method=PUT',
+		      const blob = 'users/' + user + '/' + crypto.randomUUID() + ext(file.name)
+		      uppy.setFileMeta(file.id, { blob })
+		      const res = await fetch('/sas?bloburi=' + encodeURIComponent(container + '/' + blob) + '&_method=PUT',
 		        { headers: { Authorization: 'Bearer ' + token } })
 		      if (!res.ok) throw new Error('blobvalet refused (' + res.status + '): ' + await res.text())
 		      return res.text()
@@ -369,12 +399,22 @@ func TestUppyXHRUploadAlternative(t *testing.T) {
 		    method: 'PUT',
 		    formData: false,
 		    headers: (file) => ({ 'x-ms-blob-type': 'BlockBlob', 'x-ms-meta-qqfilename': encodeURIComponent(file.name) }),
-		    getResponseData: (xhr) => ({ url: xhr.responseURL.split('?')[0] }),
+		    getResponseData: () => ({}),
 		  })
+		let verified
+		uppy.on('upload-success', (file) => {
+		  verified = fetch('/success', {
+		    method: 'POST',
+		    headers: { Authorization: 'Bearer ' + token },
+		    body: new URLSearchParams({ blob: file.meta.blob, uuid: file.id, name: file.name, container }),
+		  }).then((res) => res.json())
+		})
 		uppy.addFile({ name: 'plain ü.txt', type: 'text/plain', data: new Blob(['no plugin needed'], { type: 'text/plain' }) })
 		const result = await uppy.upload()
 		if (result.failed.length) return 'failed: ' + result.failed[0].error
-		return result.successful[0].uploadURL
+		const answer = await verified
+		if (!answer.success) return 'refused: ' + answer.error
+		return container + '/' + answer.blob
 	})()`, container, token)
 	var uploadURL string
 	p.run(chromedp.Evaluate(script, &uploadURL, func(ep *runtime.EvaluateParams) *runtime.EvaluateParams { return ep.WithAwaitPromise(true) }))
@@ -390,8 +430,12 @@ func TestUppyXHRUploadAlternative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *props.ContentType != "text/plain" {
-		t.Errorf("content type %q", *props.ContentType)
+	md := map[string]string{}
+	for k, v := range props.Metadata {
+		md[strings.ToLower(k)] = *v
+	}
+	if *props.ContentType != "text/plain; charset=utf-8" || md["blobvalet_owner"] != "alice" || md["qqfilename"] != url.PathEscape("plain ü.txt") {
+		t.Errorf("content type %q, metadata %v", *props.ContentType, md)
 	}
 }
 
@@ -417,7 +461,7 @@ func TestUppyPauseResumeKeepsStoredBlocks(t *testing.T) {
 		t.Fatal("no block reached storage")
 	}
 	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUppy.pauseResume(%q)`, id), nil))
-	bl, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlockBlobClient(name).
+	bl, err := p.env.dev.Storage.Client().NewContainerClient("incoming").NewBlockBlobClient(staged("alice", "uploads", name)).
 		GetBlockList(context.Background(), blockblob.BlockListTypeUncommitted, nil)
 	if err != nil {
 		t.Fatal(err)

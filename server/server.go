@@ -19,7 +19,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/sas"
-	"github.com/blobvalet/blobvalet/web"
+	"github.com/blobvalet/blobvalet/web/client"
 )
 
 // Authenticator tells who sent a request.
@@ -93,7 +93,7 @@ func New(o Options) *Server {
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
 	r.Handle("/metrics", promhttp.HandlerFor(o.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
-	web.ClientRoutes(r)
+	client.Routes(r)
 	if o.Extra != nil {
 		o.Extra(r)
 	}

@@ -1,4 +1,8 @@
-package web
+// Package client serves blobvalet's own browser client: the Uppy plugin
+// (uppy-blobvalet.js) and the protocol module it imports relatively. Every
+// blobvalet serves them at /client/, so that a page loads the client that
+// matches its server.
+package client
 
 import (
 	"bytes"
@@ -13,11 +17,9 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// The browser client of blobvalet's protocol: the Uppy plugin and the pure
-// protocol module it imports relatively. The tests next to them are not
-// served.
+// The modules; the tests next to them are not served.
 //
-//go:embed client/uppy-blobvalet.js client/protocol.js
+//go:embed uppy-blobvalet.js protocol.js
 var clientFiles embed.FS
 
 // clientFile is one served module, with its ETag computed once.
@@ -29,19 +31,18 @@ type clientFile struct {
 // clientModules are the files under /client/, by name.
 var clientModules = func() map[string]clientFile {
 	m := map[string]clientFile{}
-	entries, _ := fs.ReadDir(clientFiles, "client")
+	entries, _ := fs.ReadDir(clientFiles, ".")
 	for _, e := range entries {
-		body, _ := fs.ReadFile(clientFiles, "client/"+e.Name())
+		body, _ := fs.ReadFile(clientFiles, e.Name())
 		sum := sha256.Sum256(body)
 		m[e.Name()] = clientFile{body: body, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}
 	}
 	return m
 }()
 
-// ClientRoutes registers GET /client/uppy-blobvalet.js (the Uppy plugin) and
-// the module it imports. Every blobvalet serves them, so that a page loads
-// the client that matches its server.
-func ClientRoutes(r *mux.Router) {
+// Routes registers GET /client/uppy-blobvalet.js (the Uppy plugin) and the
+// module it imports.
+func Routes(r *mux.Router) {
 	r.HandleFunc("/client/{file}", serveClient).Methods(http.MethodGet, http.MethodHead).Name("client")
 }
 

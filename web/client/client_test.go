@@ -1,10 +1,9 @@
-package web
+package client
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 
 func TestClientRoutes(t *testing.T) {
 	r := mux.NewRouter()
-	ClientRoutes(r)
+	Routes(r)
 	get := func(path string, header http.Header) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		for k, v := range header {
@@ -25,7 +24,7 @@ func TestClientRoutes(t *testing.T) {
 	}
 
 	for _, name := range []string{"uppy-blobvalet.js", "protocol.js"} {
-		want, err := os.ReadFile(filepath.Join("client", name))
+		want, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}

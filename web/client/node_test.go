@@ -1,4 +1,4 @@
-package web
+package client
 
 import (
 	"os"
@@ -21,7 +21,7 @@ func TestClientNodeTests(t *testing.T) {
 		}
 		t.Skip("node not found: install Node.js 20 or newer to run the Uppy plugin's tests (node --test web/client)")
 	}
-	files, err := filepath.Glob(filepath.Join("client", "*.test.mjs"))
+	files, err := filepath.Glob("*.test.mjs")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no tests in web/client (%v)", err)
 	}
