@@ -21,6 +21,7 @@ Usage:
   blobvalet serve --config FILE   run the service
   blobvalet cors  show|plan|apply manage the storage account's CORS rules
   blobvalet dev                   run everything locally on Azurite with a demo page
+  blobvalet version               print the version, commit and Go version
 
 Run "blobvalet COMMAND -h" for a command's flags.
 `
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return corscfg.Main(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
