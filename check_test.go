@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
+	"github.com/blobvalet/blobvalet/config"
 )
 
 // checkCmd runs "blobvalet check" with args and returns the exit code and
@@ -99,13 +101,26 @@ func TestCheckUsage(t *testing.T) {
 	}
 }
 
-// TestCheckExampleConfig keeps examples/blobvalet.yaml valid.
-func TestCheckExampleConfig(t *testing.T) {
+// TestCheckExampleConfigs keeps the example configurations valid, and the
+// one beside the example page safe to run as written.
+func TestCheckExampleConfigs(t *testing.T) {
 	t.Setenv("BLOBVALET_STORAGE_KEY", base64.StdEncoding.EncodeToString([]byte("not the real key")))
 	t.Setenv("ALICE_TOKEN", "alice-token-0123456789")
 	t.Setenv("BOB_TOKEN", "bob-token-0123456789ab")
-	if code, stdout, stderr := checkCmd(t, "--config", "examples/blobvalet.yaml"); code != 0 {
-		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	for _, path := range []string{"examples/blobvalet.yaml", "examples/page/blobvalet.yaml"} {
+		if code, stdout, stderr := checkCmd(t, "--config", path); code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", path, code, stdout, stderr)
+		}
+	}
+	cfg, err := config.Load("examples/page/blobvalet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Auth.TrustedHeader != nil || cfg.Storage.EmulatorCompat || !strings.HasPrefix(cfg.Storage.Endpoint, "https://") {
+		t.Error("examples/page/blobvalet.yaml must be safe as written: no trusted_header, no emulator_compat, https storage")
+	}
+	if host, _, _ := net.SplitHostPort(cfg.Listen); !config.IsLoopback("http://" + host) {
+		t.Errorf("examples/page/blobvalet.yaml listens on %s: keep it on loopback behind a TLS proxy", cfg.Listen)
 	}
 }
 
