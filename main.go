@@ -19,9 +19,11 @@ const usage = `blobvalet: direct browser uploads to Azure Blob Storage for Fine 
 
 Usage:
   blobvalet serve --config FILE   run the service
+  blobvalet check --config FILE   check a configuration as serve does at start (--storage: storage too)
   blobvalet sweep --config FILE   remove unverified uploads now (serve also does this)
   blobvalet cors  show|plan|apply manage the storage account's CORS rules
   blobvalet dev                   run everything locally on Azurite with a demo page
+  blobvalet version               print the version, commit and Go version
 
 Run "blobvalet COMMAND -h" for a command's flags.
 `
@@ -49,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return corscfg.Main(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

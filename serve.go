@@ -70,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer log.Sync()
+	log.Info("blobvalet starting", currentBuild().LogFields()...)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("cannot listen", zap.String("listen", cfg.Listen), zap.Error(err))
@@ -117,6 +118,10 @@ type reloader struct {
 
 func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.Logger) (*reloader, error) {
 	metrics := server.NewMetrics(prometheus.NewRegistry())
+	b := currentBuild()
+	if err := metrics.Registry().Register(server.NewBuildInfo(b.Version, b.Commit, b.GoVersion)); err != nil {
+		return nil, err
+	}
 	rl := &reloader{path: path, log: log, metrics: metrics, sweepMetrics: staging.NewMetrics(metrics.Registry()), listen: cfg.Listen}
 	g, err := newGeneration(ctx, cfg, log, nil, rl.metrics, rl.sweepMetrics)
 	if err != nil {
