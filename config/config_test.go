@@ -245,8 +245,8 @@ func TestByteSize(t *testing.T) {
 			t.Errorf("ParseByteSize(%q) succeeded", s)
 		}
 	}
-	if got := FormatSize(10 << 20); got != "10 MiB" {
-		t.Errorf("FormatSize = %q", got)
+	if got := ByteSize(10 << 20).String(); got != "10 MiB" {
+		t.Errorf("ByteSize.String = %q", got)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/blobvalet/blobvalet/bytesize"
 )
 
 // Duration is a time.Duration written in YAML as "10m", "90s" or "1h".
@@ -83,22 +85,5 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 
 // String formats the size with the largest binary unit that fits, e.g. "10 MiB".
 func (b ByteSize) String() string {
-	return FormatSize(int64(b))
-}
-
-// FormatSize formats a byte count in binary units, as limits are written:
-// "512 B", "10 MiB", "1.5 GiB".
-func FormatSize(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	s := strconv.FormatFloat(f, 'f', 1, 64)
-	return strings.TrimSuffix(s, ".0") + " " + units[i]
+	return bytesize.Binary(int64(b))
 }

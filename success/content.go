@@ -8,7 +8,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
-	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/bytesize"
 )
 
 // sniffLen is how much of a blob is read to tell its type.
@@ -48,7 +48,7 @@ func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdi
 		return Verdict{}, &RuleViolation{"content_encoding", fmt.Sprintf("files may not be stored with a Content-Encoding (this one has %q); upload the file as it is", capped(p.ContentEncoding))}
 	}
 	if c.MaxSize > 0 && p.Size > c.MaxSize {
-		return Verdict{}, &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", decimalSize(p.Size), config.FormatSize(c.MaxSize))}
+		return Verdict{}, &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", bytesize.Decimal(p.Size), bytesize.Binary(c.MaxSize))}
 	}
 	if !c.AllowsName(string(name)) {
 		return Verdict{}, &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
@@ -232,18 +232,4 @@ func orList(l []string) string {
 		return strings.Join(l, "")
 	}
 	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
-}
-
-// decimalSize formats a file's size as people see it in file managers.
-func decimalSize(n int64) string {
-	units := []string{"B", "KB", "MB", "GB", "TB"}
-	f, i := float64(n), 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }
