@@ -68,7 +68,7 @@ func checkOnline(ctx context.Context, cfg *config.Config) []error {
 		problems = append(problems, err)
 	}
 	if cfg.Auth.JWT != nil {
-		if _, err := authn.New(ctx, cfg.Auth); err != nil {
+		if _, err := authn.New(ctx, authnOptions(cfg.Auth)); err != nil {
 			problems = append(problems, err)
 		}
 	}

@@ -225,7 +225,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, log *zap.Logger, ext
 	if err := checkStorage(cctx, client, cfg.Storage, containers, cfg.Staging.Container); err != nil {
 		return nil, err
 	}
-	auth, err := authn.New(ctx, cfg.Auth)
+	auth, err := authn.New(ctx, authnOptions(cfg.Auth))
 	if err != nil {
 		return nil, err
 	}

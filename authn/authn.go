@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/blobvalet/blobvalet/authz"
-	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/origin"
 )
@@ -29,36 +28,76 @@ var (
 // from; "same-origin" means a page of the service's own origin.
 const SecFetchSite = "Sec-Fetch-Site"
 
+// Options say how callers may prove who they are. Any mix of the three
+// sources may be given.
+type Options struct {
+	// Tokens are static bearer tokens.
+	Tokens []Token
+	// TrustedHeader, if set, takes identities from a reverse proxy.
+	TrustedHeader *TrustedHeader
+	// JWT, if set, verifies JSON Web Tokens.
+	JWT *JWTOptions
+	// CookieOrigins are the page origins, besides the service's own, whose
+	// requests may be authenticated by the JWT cookie.
+	CookieOrigins []string
+}
+
+// Token is a static bearer token and the user it stands for.
+type Token struct {
+	Secret string
+	User   authz.User
+}
+
+// TrustedHeader takes the user id and groups from request headers, but only
+// on connections from a trusted proxy.
+type TrustedHeader struct {
+	// User is the header holding the user id, e.g. X-Forwarded-User.
+	User string
+	// Groups, if set, is the header holding comma-separated groups.
+	Groups string
+	// Proxies are the networks the proxy connects from.
+	Proxies []*net.IPNet
+}
+
+// Trusts reports whether a connection from ip comes from a trusted proxy.
+func (t *TrustedHeader) Trusts(ip net.IP) bool {
+	for _, n := range t.Proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticator maps request credentials to users.
 type Authenticator struct {
 	tokens  map[[sha256.Size]byte]authz.User
-	trusted *config.TrustedHeader
+	trusted *TrustedHeader
 	jwt     *JWTVerifier
 	cookie  string
 	origins map[string]bool // pages that may send the cookie, besides our own
 }
 
-// New returns an Authenticator for the configured tokens, JWTs and trusted
-// header. With auth.jwt from an OIDC issuer it runs discovery, so it can
-// fail.
-func New(ctx context.Context, auth config.Auth) (*Authenticator, error) {
+// New returns an Authenticator for o. With JWTs from an OIDC issuer it runs
+// discovery, so it can fail.
+func New(ctx context.Context, o Options) (*Authenticator, error) {
 	a := &Authenticator{
-		tokens:  make(map[[sha256.Size]byte]authz.User, len(auth.Tokens)),
-		trusted: auth.TrustedHeader,
+		tokens:  make(map[[sha256.Size]byte]authz.User, len(o.Tokens)),
+		trusted: o.TrustedHeader,
 		origins: make(map[string]bool),
 	}
-	for _, o := range auth.CookieOrigins() {
-		a.origins[o] = true
+	for _, orig := range o.CookieOrigins {
+		a.origins[orig] = true
 	}
-	for _, t := range auth.Tokens {
-		a.tokens[sha256.Sum256([]byte(t.Secret()))] = authz.User{ID: t.User, Groups: t.Groups}
+	for _, t := range o.Tokens {
+		a.tokens[sha256.Sum256([]byte(t.Secret))] = t.User
 	}
-	if auth.JWT != nil {
-		v, err := NewJWTVerifier(ctx, *auth.JWT, nil)
+	if o.JWT != nil {
+		v, err := NewJWTVerifier(ctx, *o.JWT, nil)
 		if err != nil {
 			return nil, err
 		}
-		a.jwt, a.cookie = v, auth.JWT.Cookie
+		a.jwt, a.cookie = v, o.JWT.Cookie
 	}
 	return a, nil
 }
@@ -128,7 +167,7 @@ func (a *Authenticator) checkCookieOrigin(r *http.Request) error {
 
 // fromTrustedHeader reads the identity a trusted proxy set. A header sent
 // more than once is refused: which one the proxy meant is a guess.
-func fromTrustedHeader(r *http.Request, th *config.TrustedHeader) (authz.User, error) {
+func fromTrustedHeader(r *http.Request, th *TrustedHeader) (authz.User, error) {
 	ids := r.Header.Values(th.User)
 	switch {
 	case len(ids) == 0 || (len(ids) == 1 && ids[0] == ""):

@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,25 +13,14 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/authz"
 )
 
 func TestAuthenticate(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
-storage: {account: acct, key_env: KEY}
-auth:
-  tokens: [{user: alice, token_env: ALICE, groups: [staff]}]
-  trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.0.0.0/8", "::1/128"]}
-  shared_user_ids: true
-rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
-staging: {container: incoming}
-`), func(k string) string {
-		return map[string]string{"KEY": "a2V5", "ALICE": "alice-token-0123456789"}[k]
+	a, err := New(context.Background(), Options{
+		Tokens:        []Token{{Secret: "alice-token-0123456789", User: authz.User{ID: "alice", Groups: []string{"staff"}}}},
+		TrustedHeader: &TrustedHeader{User: "X-Forwarded-User", Groups: "X-Forwarded-Groups", Proxies: cidrs(t, "10.0.0.0/8", "::1/128")},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg.Auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,18 +71,9 @@ staging: {container: incoming}
 // carries the cookie too, and is refused.
 func TestCookieCSRF(t *testing.T) {
 	secret := "an-application-secret-of-32-bytes!!"
-	cfg, err := config.Parse([]byte(`
-storage: {account: acct, key_env: KEY}
-cors_origins: ["https://app.example.com", "*"]
-auth:
-  jwt: {issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: APP_SECRET, cookie: session}
-rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
-staging: {container: incoming}
-`), func(k string) string { return map[string]string{"KEY": "a2V5", "APP_SECRET": secret}[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg.Auth)
+	jwt := jwtOptions("https://app.example.com")
+	jwt.HS256Secret, jwt.Cookie = []byte(secret), "session"
+	a, err := New(context.Background(), Options{JWT: &jwt, CookieOrigins: []string{"https://app.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,4 +117,17 @@ staging: {container: incoming}
 	if u, err := a.Authenticate(r); err != nil || u.ID != "bob" {
 		t.Errorf("bearer from another origin: %+v %v", u, err)
 	}
+}
+
+func cidrs(t *testing.T, ss ...string) []*net.IPNet {
+	t.Helper()
+	var out []*net.IPNet
+	for _, s := range ss {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,7 +28,7 @@ func newKeySetFixture(t *testing.T) *keySetFixture {
 	t.Helper()
 	f := &keySetFixture{iss: newTestIssuer(t), clk: &clock{t: time.Now()}, r1: rsaKey(t, "r1")}
 	f.iss.publish(f.r1)
-	v, err := NewJWTVerifier(context.Background(), jwtConfig(t, fmt.Sprintf(`{issuer: %q, audience: blobvalet}`, f.iss.URL), nil), f.clk.now)
+	v, err := NewJWTVerifier(context.Background(), jwtOptions(f.iss.URL), f.clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/blobvalet/blobvalet/authz"
-	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
 )
 
@@ -32,11 +31,34 @@ const keyRefresh = 15 * time.Minute
 // HS256 token is never checked against a public key.
 var asymmetricAlgs = []string{oidc.RS256, oidc.ES256}
 
+// JWTOptions configure JSON Web Token verification. The keys come from
+// OIDC discovery at Issuer, or from JWKSURL, or are one HS256 secret.
+type JWTOptions struct {
+	// Issuer is the iss claim tokens must carry, and the discovery base.
+	Issuer string
+	// JWKSURL, if set, is the key set's URL instead of discovery.
+	JWKSURL string
+	// HS256Secret, if set, verifies HS256 tokens instead of a key set.
+	HS256Secret []byte
+	// Audience is the aud value tokens must carry.
+	Audience string
+	// Leeway allows for clock skew on exp and nbf.
+	Leeway time.Duration
+	// UserClaim holds the user id; "" means sub.
+	UserClaim string
+	// GroupsClaim, if set, holds the groups.
+	GroupsClaim string
+	// Cookie, if set, names a cookie the token may come in.
+	Cookie string
+	// CacheSize bounds the verified tokens remembered; 0 means 10000.
+	CacheSize int
+}
+
 // JWTVerifier checks JSON Web Tokens and maps their claims to users. It
 // remembers verified tokens until they expire, so that the hundreds of
 // signature requests of one large upload verify the signature once.
 type JWTVerifier struct {
-	cfg    config.JWT
+	cfg    JWTOptions
 	now    func() time.Time
 	verify func(ctx context.Context, raw string) ([]byte, error) // signature, iss, aud
 
@@ -50,13 +72,19 @@ func (v *JWTVerifier) Verifications() int64 { return v.verified.Load() }
 
 // NewJWTVerifier sets up verification for cfg. With an issuer and no other
 // key source it runs OIDC discovery, so it needs the network at start.
-func NewJWTVerifier(ctx context.Context, cfg config.JWT, now func() time.Time) (*JWTVerifier, error) {
+func NewJWTVerifier(ctx context.Context, cfg JWTOptions, now func() time.Time) (*JWTVerifier, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.UserClaim == "" {
+		cfg.UserClaim = "sub"
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
 	v := &JWTVerifier{cfg: cfg, now: now, cache: newTokenCache(cfg.CacheSize)}
 	switch {
-	case cfg.HS256Secret() != nil:
+	case cfg.HS256Secret != nil:
 		v.verify = v.verifyHS256
 	default:
 		jwksURL := cfg.JWKSURL
@@ -111,7 +139,7 @@ func (v *JWTVerifier) verifyHS256(_ context.Context, raw string) ([]byte, error)
 		return nil, err
 	}
 	var claims json.RawMessage
-	if err := tok.Claims(v.cfg.HS256Secret(), &claims); err != nil {
+	if err := tok.Claims(v.cfg.HS256Secret, &claims); err != nil {
 		return nil, err
 	}
 	var std jwt.Claims
@@ -142,7 +170,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, raw string) (authz.User, error
 	if err != nil {
 		return authz.User{}, fmt.Errorf("%w: %s", ErrBadCredential, errs.Clip(err.Error()))
 	}
-	u, exp, err := UserFromClaims(claims, v.cfg.UserClaim, v.cfg.GroupsClaim, now, time.Duration(v.cfg.Leeway))
+	u, exp, err := UserFromClaims(claims, v.cfg.UserClaim, v.cfg.GroupsClaim, now, v.cfg.Leeway)
 	if err != nil {
 		return authz.User{}, fmt.Errorf("%w: %s", ErrBadCredential, errs.Clip(err.Error()))
 	}

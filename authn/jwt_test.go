@@ -22,7 +22,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/blobvalet/blobvalet/authz"
-	"github.com/blobvalet/blobvalet/config"
 )
 
 // testIssuer is a local OIDC issuer: discovery and a JWKS that can change.
@@ -117,24 +116,10 @@ type clock struct {
 func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-func jwtConfig(t *testing.T, yaml string, env map[string]string) config.JWT {
-	t.Helper()
-	cfg, err := config.Parse([]byte(`
-storage: {account: acct, key_env: KEY}
-auth:
-  jwt: `+yaml+`
-rules: [{name: r, users: ["*"], container: uploads, blobs: "**", methods: [PUT]}]
-staging: {container: incoming}
-`), func(k string) string {
-		if k == "KEY" {
-			return "a2V5"
-		}
-		return env[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *cfg.Auth.JWT
+// jwtOptions are the options the configuration gives by default, with
+// the issuer and audience set.
+func jwtOptions(issuer string) JWTOptions {
+	return JWTOptions{Issuer: issuer, Audience: "blobvalet", Leeway: 30 * time.Second}
 }
 
 func TestJWTFromOIDCIssuer(t *testing.T) {
@@ -142,7 +127,8 @@ func TestJWTFromOIDCIssuer(t *testing.T) {
 	r1, e1 := rsaKey(t, "r1"), ecKey(t, "e1")
 	iss.publish(r1, e1)
 	clk := &clock{t: time.Now()}
-	cfg := jwtConfig(t, fmt.Sprintf(`{issuer: %q, audience: blobvalet, groups_claim: groups, leeway: 30s}`, iss.URL), nil)
+	cfg := jwtOptions(iss.URL)
+	cfg.GroupsClaim = "groups"
 	v, err := NewJWTVerifier(context.Background(), cfg, clk.now)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +200,7 @@ func TestJWTCache(t *testing.T) {
 	r1 := rsaKey(t, "r1")
 	iss.publish(r1)
 	clk := &clock{t: time.Now()}
-	v, err := NewJWTVerifier(context.Background(), jwtConfig(t, fmt.Sprintf(`{issuer: %q, audience: blobvalet, leeway: 10s}`, iss.URL), nil), clk.now)
+	v, err := NewJWTVerifier(context.Background(), JWTOptions{Issuer: iss.URL, Audience: "blobvalet", Leeway: 10 * time.Second}, clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +231,7 @@ func TestJWTUnknownKidFlood(t *testing.T) {
 	r1 := rsaKey(t, "r1")
 	iss.publish(r1)
 	clk := &clock{t: time.Now()}
-	v, err := NewJWTVerifier(context.Background(), jwtConfig(t, fmt.Sprintf(`{issuer: %q, audience: blobvalet}`, iss.URL), nil), clk.now)
+	v, err := NewJWTVerifier(context.Background(), jwtOptions(iss.URL), clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +288,8 @@ func TestJWTCacheIsBounded(t *testing.T) {
 
 func TestJWTHS256(t *testing.T) {
 	secret := "an-application-secret-of-32-bytes!!"
-	cfg := jwtConfig(t, `{issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: APP_SECRET, cookie: session}`, map[string]string{"APP_SECRET": secret})
+	cfg := jwtOptions("https://app.example.com")
+	cfg.HS256Secret, cfg.Cookie = []byte(secret), "session"
 	v, err := NewJWTVerifier(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +314,7 @@ func TestJWTHS256(t *testing.T) {
 }
 
 func TestJWTDiscoveryFailureNamesTheField(t *testing.T) {
-	cfg := jwtConfig(t, `{issuer: "http://127.0.0.1:1/", audience: blobvalet}`, nil)
+	cfg := jwtOptions("http://127.0.0.1:1/")
 	_, err := NewJWTVerifier(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "auth.jwt.issuer") {
 		t.Fatalf("error %v, want one naming auth.jwt.issuer", err)

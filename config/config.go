@@ -245,15 +245,8 @@ type TrustedHeader struct {
 	nets []*net.IPNet
 }
 
-// Trusts reports whether a connection from ip comes from a trusted proxy.
-func (t *TrustedHeader) Trusts(ip net.IP) bool {
-	for _, n := range t.nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+// Proxies returns the parsed trusted_proxies.
+func (t *TrustedHeader) Proxies() []*net.IPNet { return t.nets }
 
 // SAS configures issued SAS URIs.
 type SAS struct {

@@ -16,6 +16,9 @@ import (
 // A bare number is refused: its unit would be a guess.
 type Duration time.Duration
 
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
+
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string

@@ -8,11 +8,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/authn"
-	"github.com/blobvalet/blobvalet/config"
-	"github.com/blobvalet/blobvalet/sas"
 )
 
 // BenchmarkSASWithJWT is BenchmarkSAS with a JSON Web Token instead of a
@@ -20,21 +17,15 @@ import (
 // cache.
 func BenchmarkSASWithJWT(b *testing.B) {
 	const secret = "an-application-secret-of-32-bytes!!"
-	cfg, err := config.Parse([]byte(`
-storage: {account: acct, key_env: KEY}
-auth: {jwt: {issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: SECRET}}
-rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]
-`), func(k string) string { return map[string]string{"KEY": testKey, "SECRET": secret}[k] })
+	o := testOptions(b)
+	auth, err := authn.New(context.Background(), authn.Options{JWT: &authn.JWTOptions{
+		Issuer: "https://app.example.com", Audience: "blobvalet", HS256Secret: []byte(secret), Leeway: 30 * time.Second,
+	}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth, err := authn.New(context.Background(), cfg.Auth)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cred, _ := cfg.Storage.SharedKeyCredential()
-	signer, _ := sas.NewSharedKeySigner(cfg.Resolver(), cred, false)
-	srv := New(Options{Logger: zap.NewNop(), Auth: auth, Policy: cfg.Policy(), Resolver: cfg.Resolver(), Signer: signer, Lifetime: 10 * time.Minute})
+	o.Auth = auth
+	srv := New(o)
 	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, nil)
 	tok, _ := jwt.Signed(s).Claims(map[string]any{"iss": "https://app.example.com", "aud": "blobvalet", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
 	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -12,9 +13,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
-	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/staging"
 )
@@ -26,21 +28,57 @@ const (
 	endpoint   = "https://acct.blob.core.windows.net"
 )
 
-const testConfig = `
-storage: {account: acct, key_env: KEY}
-cors_origins: ["https://app.example.com"]
-auth:
-  tokens:
-    - {user: alice, token_env: ALICE, groups: [staff]}
-    - {user: bob, token_env: BOB}
-    - {user: "a/b", token_env: SLASH}
-  trusted_header: {user: X-Forwarded-User, groups: X-Forwarded-Groups, trusted_proxies: ["10.1.0.0/16"]}
-  shared_user_ids: true
-rules:
-  - {name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}
-  - {name: staff-drop, groups: [staff], container: shared, blobs: "**", methods: [PUT], overwrite: true, lifetime: 1h}
-staging: {container: incoming}
-`
+// testOptions are a server's parts as serve builds them from a small
+// configuration: tokens for alice (staff), bob and "a/b", a trusted proxy at
+// 10.1.0.0/16, and two rules.
+func testOptions(t testing.TB) Options {
+	t.Helper()
+	pattern := func(src string) *authz.Pattern {
+		p, err := authz.CompilePattern(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	policy := authz.NewPolicy([]*authz.Rule{
+		{Name: "own-folder", Users: []string{"*"}, Container: "uploads", Blobs: pattern("users/{user}/**"), Methods: []authz.Method{authz.Put, authz.Delete}},
+		{Name: "staff-drop", Groups: []string{"staff"}, Container: "shared", Blobs: pattern("**"), Methods: []authz.Method{authz.Put}, Overwrite: true, Lifetime: time.Hour},
+	})
+	resolver, err := blobref.NewResolver(endpoint, policy.Containers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := azblob.NewSharedKeyCredential("acct", testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sas.NewSharedKeySigner(resolver, cred, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, proxies, _ := net.ParseCIDR("10.1.0.0/16")
+	auth, err := authn.New(context.Background(), authn.Options{
+		Tokens: []authn.Token{
+			{Secret: aliceToken, User: authz.User{ID: "alice", Groups: []string{"staff"}}},
+			{Secret: bobToken, User: authz.User{ID: "bob"}},
+			{Secret: "slash-token-0123456789", User: authz.User{ID: "a/b"}},
+		},
+		TrustedHeader: &authn.TrustedHeader{User: "X-Forwarded-User", Groups: "X-Forwarded-Groups", Proxies: []*net.IPNet{proxies}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{
+		Logger:      zap.NewNop(),
+		Auth:        auth,
+		Policy:      policy,
+		Resolver:    resolver,
+		Signer:      signer,
+		Lifetime:    10 * time.Minute,
+		CORSOrigins: []string{"https://app.example.com"},
+		Staging:     fakeStager{Area: staging.Area{Container: "incoming"}},
+	}
+}
 
 // fakeStager stages as the real Area does and holds uploads in progress
 // in a set.
@@ -62,40 +100,16 @@ type testServer struct {
 
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig), func(k string) string {
-		return map[string]string{"KEY": testKey, "ALICE": aliceToken, "BOB": bobToken, "SLASH": "slash-token-0123456789"}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := cfg.Storage.SharedKeyCredential()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authn.New(context.Background(), cfg.Auth)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := testOptions(t)
 	core, logs := observer.New(zap.DebugLevel)
 	ts := &testServer{logs: logs, now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-	area := staging.Area{Container: cfg.Staging.Container}
+	area := staging.Area{Container: "incoming"}
 	busy, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "users/alice/cancelled.jpg"})
 	sharedBusy, _ := area.Ref("alice", blobref.Ref{Container: "shared", Name: "y"})
-	ts.Server = New(Options{
-		Logger:      zap.New(core),
-		Auth:        auth,
-		Policy:      cfg.Policy(),
-		Resolver:    cfg.Resolver(),
-		Signer:      signer,
-		Lifetime:    time.Duration(cfg.SAS.Lifetime),
-		CORSOrigins: cfg.CORSOrigins,
-		Staging:     fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}},
-		Now:         func() time.Time { return ts.now },
-	})
+	o.Logger = zap.New(core)
+	o.Staging = fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
+	o.Now = func() time.Time { return ts.now }
+	ts.Server = New(o)
 	return ts
 }
 
