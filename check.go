@@ -76,7 +76,7 @@ func checkOnline(ctx context.Context, cfg *config.Config) []error {
 }
 
 func checkStorageAndSigner(ctx context.Context, cfg *config.Config) error {
-	client, err := cfg.Storage.NewServiceClient()
+	client, err := newServiceClient(cfg.Storage, storageParts{})
 	if err != nil {
 		return fmt.Errorf("storage client: %w", err)
 	}

@@ -109,6 +109,7 @@ type keylessFixture struct {
 	client   *http.Client
 	endpoint string
 	cfg      *config.Config
+	storage  storageParts
 	svc      *service.Client
 }
 
@@ -136,8 +137,8 @@ staging: {container: incoming}
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cfg.Storage.UseTokenCredential(entraToken{}, &service.ClientOptions{ClientOptions: policy.ClientOptions{Transport: client}})
-	if f.svc, err = f.cfg.Storage.NewServiceClient(); err != nil {
+	f.storage = storageParts{token: entraToken{}, options: &service.ClientOptions{ClientOptions: policy.ClientOptions{Transport: client}}}
+	if f.svc, err = newServiceClient(f.cfg.Storage, f.storage); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -158,10 +159,11 @@ func (f *keylessFixture) put(t *testing.T, uri, body string) int {
 
 func TestKeylessUserDelegationSAS(t *testing.T) {
 	f := newKeyless(t)
-	srv, err := newServer(context.Background(), f.cfg, zap.NewNop(), nil, nil)
+	g, err := newGeneration(context.Background(), f.cfg, parts{log: zap.NewNop(), storage: f.storage})
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := g.srv
 	defer srv.Signer.(*sas.DelegationSigner).Close()
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))

@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/blobvalet/blobvalet/corscfg"
 )
 
 const usage = `blobvalet: direct browser uploads to Azure Blob Storage for Fine Uploader Azure
@@ -48,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "sweep":
 		return runSweep(ctx, args[1:], stdout, stderr)
 	case "cors":
-		return corscfg.Main(ctx, args[1:], stdout, stderr)
+		return runCors(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "check":

@@ -52,7 +52,7 @@ func runSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer log.Sync()
-	client, err := cfg.Storage.NewServiceClient()
+	client, err := newServiceClient(cfg.Storage, storageParts{})
 	if err != nil {
 		log.Error("storage client", zap.Error(err))
 		return 1

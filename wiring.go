@@ -1,9 +1,25 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/success"
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
 )
 
 // authnOptions turns the auth section into authn's options.
@@ -23,4 +39,185 @@ func authnOptions(a config.Auth) authn.Options {
 		}
 	}
 	return o
+}
+
+// newServer checks storage and assembles the HTTP server.
+func newServer(ctx context.Context, cfg *config.Config, log *zap.Logger, extra func(*mux.Router), metrics *server.Metrics) (*server.Server, error) {
+	g, err := newGeneration(ctx, cfg, parts{log: log, extra: extra, metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	return g.srv, nil
+}
+
+// parts are what a configuration is wired with besides the file itself.
+type parts struct {
+	log          *zap.Logger
+	extra        func(*mux.Router) // further routes, such as the demo page
+	metrics      *server.Metrics   // nil makes new ones
+	sweepMetrics *staging.Metrics  // nil counts nothing
+	storage      storageParts
+}
+
+// storageParts replace the defaults the storage clients are built with:
+// Entra ID's default credential chain and the SDK's client options. For
+// tests and embedding.
+type storageParts struct {
+	token   azcore.TokenCredential
+	options *service.ClientOptions
+}
+
+// newServiceClient returns a Blob service client that uses the active key,
+// or Entra ID with credential azuread.
+func newServiceClient(st config.Storage, p storageParts) (*service.Client, error) {
+	if st.Credential == config.CredentialAzureAD {
+		cred := p.token
+		if cred == nil {
+			c, err := azidentity.NewDefaultAzureCredential(nil)
+			if err != nil {
+				return nil, fmt.Errorf("storage.credential azuread: %w", err)
+			}
+			cred = c
+		}
+		return service.NewClient(st.Endpoint+"/", cred, p.options)
+	}
+	cred, err := sharedKeyCredential(st)
+	if err != nil {
+		return nil, err
+	}
+	return service.NewClientWithSharedKeyCredential(st.Endpoint+"/", cred, p.options)
+}
+
+// sharedKeyCredential returns the credential of the active key.
+func sharedKeyCredential(st config.Storage) (*azblob.SharedKeyCredential, error) {
+	return azblob.NewSharedKeyCredential(st.Account, base64.StdEncoding.EncodeToString(st.Key()))
+}
+
+// generation is what one configuration runs: the HTTP server and the
+// staging sweeper.
+type generation struct {
+	srv     *server.Server
+	sweeper *staging.Sweeper
+	cfg     *config.Config
+}
+
+// newGeneration checks storage and assembles the server and the sweeper.
+func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generation, error) {
+	log, extra, metrics, sweepMetrics := p.log, p.extra, p.metrics, p.sweepMetrics
+	client, err := newServiceClient(cfg.Storage, p.storage)
+	if err != nil {
+		return nil, fmt.Errorf("storage client: %w", err)
+	}
+	containers := cfg.Policy().Containers()
+	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	if err := checkStorage(cctx, client, cfg.Storage, containers, cfg.Staging.Container); err != nil {
+		return nil, err
+	}
+	auth, err := authn.New(ctx, authnOptions(cfg.Auth))
+	if err != nil {
+		return nil, err
+	}
+	signer, ready, err := newSigner(ctx, cfg, client)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("storage ready",
+		zap.String("account", cfg.Storage.Account),
+		zap.String("key", cfg.Storage.KeyName()),
+		zap.Strings("containers", containers),
+		zap.String("staging", cfg.Staging.Container),
+		zap.Int("rules", len(cfg.Policy().Rules())))
+	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
+	srv := server.New(server.Options{
+		Logger:      log,
+		Auth:        auth,
+		Policy:      cfg.Policy(),
+		Resolver:    cfg.Resolver(),
+		Signer:      signer,
+		Lifetime:    time.Duration(cfg.SAS.Lifetime),
+		Staging:     area,
+		CORSOrigins: cfg.CORSOrigins,
+		Ready:       ready,
+		Success:     newChecker(cfg, client, signer, area, log),
+		Extra:       extra,
+		Metrics:     metrics,
+	})
+	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
+	return &generation{srv: srv, sweeper: sweeper, cfg: cfg}, nil
+}
+
+// newSigner returns the SAS signer for the configured credential, and the
+// readiness check that goes with it.
+func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) (server.Signer, func(context.Context) error, error) {
+	storageReady := readiness(client)
+	allowHTTP := config.IsLoopback(cfg.Storage.Endpoint)
+	if cfg.Storage.Credential == config.CredentialAzureAD {
+		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
+		if err := d.Start(ctx); err != nil {
+			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, shortError(err))
+		}
+		return d, func(ctx context.Context) error {
+			if err := d.Ready(); err != nil {
+				return err
+			}
+			return storageReady(ctx)
+		}, nil
+	}
+	cred, err := sharedKeyCredential(cfg.Storage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage key: %w", err)
+	}
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, allowHTTP)
+	return signer, storageReady, err
+}
+
+// thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid;
+// promotionReadLifetime, the read-only SAS storage copies a staging blob
+// with.
+const (
+	thumbnailLifetime     = time.Hour
+	promotionReadLifetime = time.Hour
+)
+
+// newChecker assembles the upload-success check from the configuration.
+func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, log *zap.Logger) *success.Checker {
+	notifier := func(w *config.Webhook) *success.Notifier {
+		if w == nil {
+			return nil
+		}
+		return &success.Notifier{URL: w.URL, Secret: w.Secret(), Timeout: time.Duration(w.Timeout), Now: time.Now}
+	}
+	thumbs := map[string]string{}
+	hooks := map[string]*success.Notifier{}
+	for _, r := range cfg.Rules {
+		thumbs[r.Name] = r.Thumbnail
+		if r.Webhook != nil {
+			hooks[r.Name] = notifier(r.Webhook)
+		}
+	}
+	return &success.Checker{
+		Store: success.AzureStore{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
+			return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(promotionReadLifetime))
+		}},
+		Policy:   cfg.Policy(),
+		Staging:  area,
+		Notifier: notifier(cfg.Webhook),
+		Hooks:    hooks,
+		Now:      time.Now,
+		Log:      log,
+		Thumbs: func(rule *authz.Rule, ref blobref.Ref, contentType string) (string, error) {
+			switch t := thumbs[rule.Name]; t {
+			case "none":
+				return "", nil
+			case "", "sas":
+				if !success.IsRasterImage(contentType) {
+					return "", nil
+				}
+				return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(thumbnailLifetime))
+			default:
+				return success.ExpandTemplate(t, ref), nil
+			}
+		},
+	}
 }

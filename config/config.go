@@ -16,11 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/origin"
@@ -85,9 +80,6 @@ type Storage struct {
 
 	keyName string
 	key     []byte
-
-	token      azcore.TokenCredential
-	clientOpts *service.ClientOptions
 }
 
 // Credential types.
@@ -95,13 +87,6 @@ const (
 	CredentialSharedKey = "shared_key"
 	CredentialAzureAD   = "azuread"
 )
-
-// UseTokenCredential makes an azuread configuration use cred instead of
-// the default Azure credential chain, and opts for its clients. For tests
-// and embedding.
-func (s *Storage) UseTokenCredential(cred azcore.TokenCredential, opts *service.ClientOptions) {
-	s.token, s.clientOpts = cred, opts
-}
 
 // Key is one shared key of the storage account.
 type Key struct {
@@ -573,31 +558,8 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 // KeyName returns the name of the key that signs.
 func (s *Storage) KeyName() string { return s.keyName }
 
-// SharedKeyCredential returns the credential of the active key.
-func (s *Storage) SharedKeyCredential() (*azblob.SharedKeyCredential, error) {
-	return azblob.NewSharedKeyCredential(s.Account, base64.StdEncoding.EncodeToString(s.key))
-}
-
-// NewServiceClient returns a Blob service client that uses the active key,
-// or Entra ID with credential azuread.
-func (s *Storage) NewServiceClient() (*service.Client, error) {
-	if s.Credential == CredentialAzureAD {
-		cred := s.token
-		if cred == nil {
-			c, err := azidentity.NewDefaultAzureCredential(nil)
-			if err != nil {
-				return nil, fmt.Errorf("storage.credential azuread: %w", err)
-			}
-			cred = c
-		}
-		return service.NewClient(s.Endpoint+"/", cred, s.clientOpts)
-	}
-	cred, err := s.SharedKeyCredential()
-	if err != nil {
-		return nil, err
-	}
-	return service.NewClientWithSharedKeyCredential(s.Endpoint+"/", cred, s.clientOpts)
-}
+// Key returns the active shared key, decoded; nil with credential azuread.
+func (s *Storage) Key() []byte { return s.key }
 
 func (a *Auth) complete(p *problems, getenv func(string) string) {
 	seen := map[string]bool{}

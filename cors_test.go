@@ -1,4 +1,4 @@
-package corscfg
+package main
 
 import (
 	"bytes"
@@ -13,12 +13,16 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
+	"github.com/blobvalet/blobvalet/corscfg"
 )
 
-func cli(t *testing.T, az *azurite.Server, args ...string) (int, string, string) {
+var foreignA = corscfg.Rule{AllowedOrigins: []string{"https://other.example"}, AllowedMethods: []string{"GET"}, AllowedHeaders: []string{"*"}, ExposedHeaders: []string{}, MaxAgeInSeconds: 60}
+var foreignB = corscfg.Rule{AllowedOrigins: []string{"https://cdn.example"}, AllowedMethods: []string{"GET", "HEAD"}, AllowedHeaders: []string{}, ExposedHeaders: []string{"etag"}, MaxAgeInSeconds: 0}
+
+func corsCLI(t *testing.T, az *azurite.Server, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := Main(context.Background(), append(args, "--connection-string", az.ConnectionString()), &out, &errOut)
+	code := runCors(context.Background(), append(args, "--connection-string", az.ConnectionString()), &out, &errOut)
 	for _, s := range []string{az.Key(), "AccountKey"} {
 		if strings.Contains(out.String()+errOut.String(), s) {
 			t.Fatalf("output leaks the credential")
@@ -27,35 +31,35 @@ func cli(t *testing.T, az *azurite.Server, args ...string) (int, string, string)
 	return code, out.String(), errOut.String()
 }
 
-func TestApplyTwice(t *testing.T) {
+func TestCorsApplyTwice(t *testing.T) {
 	az := azuritetest.Start(t, "uploads")
-	code, out, errOut := cli(t, az, "apply", "--origin", "http://127.0.0.1:8080")
+	code, out, errOut := corsCLI(t, az, "apply", "--origin", "http://127.0.0.1:8080")
 	if code != 0 || !strings.Contains(out, "Written.") {
 		t.Fatalf("first apply = %d\n%s%s", code, out, errOut)
 	}
-	before, _ := Get(context.Background(), az.Client())
-	code, out, _ = cli(t, az, "apply", "--origin", "http://127.0.0.1:8080")
+	before, _ := corscfg.Get(context.Background(), az.Client())
+	code, out, _ = corsCLI(t, az, "apply", "--origin", "http://127.0.0.1:8080")
 	if code != 0 || !strings.Contains(out, "Nothing to change") || strings.Contains(out, "Written.") {
 		t.Fatalf("second apply = %d\n%s", code, out)
 	}
-	after, _ := Get(context.Background(), az.Client())
+	after, _ := corscfg.Get(context.Background(), az.Client())
 	if !reflect.DeepEqual(before, after) || len(after) != 1 {
 		t.Fatalf("rules changed by the second apply: %v -> %v", before, after)
 	}
-	code, out, _ = cli(t, az, "show", "--json")
+	code, out, _ = corsCLI(t, az, "show", "--json")
 	if code != 0 || !strings.Contains(out, `"x-ms-meta-*"`) {
 		t.Errorf("show --json = %d\n%s", code, out)
 	}
-	code, out, _ = cli(t, az, "show")
+	code, out, _ = corsCLI(t, az, "show")
 	if code != 0 || !strings.Contains(out, "http://127.0.0.1:8080") || !strings.Contains(out, "PUT,DELETE") {
 		t.Errorf("show = %d\n%s", code, out)
 	}
 }
 
-func TestApplyKeepsForeignRulesAndLogging(t *testing.T) {
+func TestCorsApplyKeepsForeignRulesAndLogging(t *testing.T) {
 	az := azuritetest.Start(t)
 	ctx := context.Background()
-	if err := Set(ctx, az.Client(), []Rule{foreignA, foreignB}); err != nil {
+	if err := corscfg.Set(ctx, az.Client(), []corscfg.Rule{foreignA, foreignB}); err != nil {
 		t.Fatal(err)
 	}
 	logging := &service.Logging{Version: to.Ptr("1.0"), Read: to.Ptr(true), Write: to.Ptr(true), Delete: to.Ptr(false),
@@ -63,17 +67,17 @@ func TestApplyKeepsForeignRulesAndLogging(t *testing.T) {
 	if _, err := az.Client().SetProperties(ctx, &service.SetPropertiesOptions{Logging: logging}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := cli(t, az, "plan", "--origin", "https://app.example.com")
+	code, out, errOut := corsCLI(t, az, "plan", "--origin", "https://app.example.com")
 	if code != 0 || !strings.Contains(out, "+ rule 3 added") || !strings.Contains(out, "Nothing written") {
 		t.Fatalf("plan = %d\n%s%s", code, out, errOut)
 	}
-	if rules, _ := Get(ctx, az.Client()); len(rules) != 2 {
+	if rules, _ := corscfg.Get(ctx, az.Client()); len(rules) != 2 {
 		t.Fatalf("plan wrote: %v", rules)
 	}
-	if code, out, errOut := cli(t, az, "apply", "--origin", "https://app.example.com"); code != 0 {
+	if code, out, errOut := corsCLI(t, az, "apply", "--origin", "https://app.example.com"); code != 0 {
 		t.Fatalf("apply = %d\n%s%s", code, out, errOut)
 	}
-	rules, err := Get(ctx, az.Client())
+	rules, err := corscfg.Get(ctx, az.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,23 +93,23 @@ func TestApplyKeepsForeignRulesAndLogging(t *testing.T) {
 	}
 }
 
-func TestApplyRefusesBrokenLimit(t *testing.T) {
+func TestCorsApplyRefusesBrokenLimit(t *testing.T) {
 	az := azuritetest.Start(t)
 	ctx := context.Background()
-	five := []Rule{foreignA, foreignB, foreignA, foreignB, foreignA}
-	if err := Set(ctx, az.Client(), five); err != nil {
+	five := []corscfg.Rule{foreignA, foreignB, foreignA, foreignB, foreignA}
+	if err := corscfg.Set(ctx, az.Client(), five); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := cli(t, az, "apply", "--origin", "https://app.example.com")
+	code, _, errOut := corsCLI(t, az, "apply", "--origin", "https://app.example.com")
 	if code != 1 || !strings.Contains(errOut, "6 rules; Azure allows at most 5") {
 		t.Fatalf("apply = %d, stderr %q", code, errOut)
 	}
-	if rules, _ := Get(ctx, az.Client()); !reflect.DeepEqual(rules, five) {
+	if rules, _ := corscfg.Get(ctx, az.Client()); !reflect.DeepEqual(rules, five) {
 		t.Fatalf("rules changed: %v", rules)
 	}
 }
 
-func TestUsage(t *testing.T) {
+func TestCorsUsage(t *testing.T) {
 	az := azuritetest.Start(t)
 	for _, args := range [][]string{
 		{"apply"},
@@ -114,16 +118,16 @@ func TestUsage(t *testing.T) {
 		{"plan", "--origin", "https://a.example", "--header", "a,b"},
 		{"nope"},
 	} {
-		if code, _, errOut := cli(t, az, args...); code != 2 || errOut == "" {
+		if code, _, errOut := corsCLI(t, az, args...); code != 2 || errOut == "" {
 			t.Errorf("%v = %d, stderr %q; want 2 with a message", args, code, errOut)
 		}
 	}
 	var out, errOut bytes.Buffer
 	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
-	if code := Main(context.Background(), []string{"show"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "no storage credentials") {
+	if code := runCors(context.Background(), []string{"show"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "no storage credentials") {
 		t.Errorf("show without credentials = %d %q", code, errOut.String())
 	}
-	code, _, errOut2 := cli(t, az, "apply", "--origin", "*", "--allow-any-origin")
+	code, _, errOut2 := corsCLI(t, az, "apply", "--origin", "*", "--allow-any-origin")
 	if code != 0 || !strings.Contains(errOut2, "warning") {
 		t.Errorf("apply * = %d, stderr %q", code, errOut2)
 	}
@@ -132,10 +136,10 @@ func TestUsage(t *testing.T) {
 // TestPreflight checks, with real preflight requests as a browser sends them
 // for Fine Uploader's requests, that the applied rule lets the page's origin
 // through and no other.
-func TestPreflight(t *testing.T) {
+func TestCorsPreflight(t *testing.T) {
 	az := azuritetest.Start(t, "uploads")
 	const origin = "https://app.example.com"
-	if code, out, errOut := cli(t, az, "apply", "--origin", origin); code != 0 {
+	if code, out, errOut := corsCLI(t, az, "apply", "--origin", origin); code != 0 {
 		t.Fatalf("apply = %d\n%s%s", code, out, errOut)
 	}
 	blob := az.Endpoint() + "/uploads/users/alice/x.jpg"

@@ -1,4 +1,4 @@
-package corscfg
+package main
 
 import (
 	"context"
@@ -15,9 +15,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/corscfg"
 )
 
-const usage = `Usage:
+const corsUsage = `Usage:
   blobvalet cors show  [credentials] [--json]
   blobvalet cors plan  [credentials] --origin ORIGIN [--origin ORIGIN…] [--header H…] [--max-age 1h]
   blobvalet cors apply [credentials] --origin ORIGIN [--origin ORIGIN…] [--header H…] [--max-age 1h]
@@ -33,11 +34,11 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-// Main runs "blobvalet cors" with args (after "cors") and returns the exit
-// code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// runCors runs "blobvalet cors" with args (after "cors") and returns the
+// exit code. The rules themselves are made and merged by package corscfg.
+func runCors(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, corsUsage)
 		if len(args) == 0 {
 			return 2
 		}
@@ -45,7 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := args[0]
 	if cmd != "show" && cmd != "plan" && cmd != "apply" {
-		fmt.Fprintf(stderr, "blobvalet cors: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "blobvalet cors: unknown command %q\n\n%s", cmd, corsUsage)
 		return 2
 	}
 	fs := flag.NewFlagSet("cors "+cmd, flag.ContinueOnError)
@@ -68,10 +69,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "blobvalet cors %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
 	}
-	var d Desired
+	var d corscfg.Desired
 	if cmd != "show" {
 		var err error
-		if d, err = desired(origins, headers, *maxAge, *anyOrigin); err != nil {
+		if d, err = corsDesired(origins, headers, *maxAge, *anyOrigin); err != nil {
 			fmt.Fprintf(stderr, "blobvalet cors %s: %v\n", cmd, err)
 			return 2
 		}
@@ -79,14 +80,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, `warning: origin "*" lets any web site send uploads to this account with SAS URIs it obtains`)
 		}
 	}
-	client, err := newClient(*cfgPath, *connStr)
+	client, err := corsClient(*cfgPath, *connStr)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors: %v\n", err)
 		return 2
 	}
 	switch cmd {
 	case "show":
-		rules, err := Get(ctx, client)
+		rules, err := corscfg.Get(ctx, client)
 		if err != nil {
 			fmt.Fprintf(stderr, "blobvalet cors show: %v\n", err)
 			return 1
@@ -97,20 +98,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			enc.Encode(rules)
 			return 0
 		}
-		printRules(stdout, rules, -1)
+		printCORSRules(stdout, rules, -1)
 		return 0
 	}
-	current, err := Get(ctx, client)
+	current, err := corscfg.Get(ctx, client)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors %s: %v\n", cmd, err)
 		return 1
 	}
-	res, err := Plan(current, d)
+	res, err := corscfg.Plan(current, d)
 	for _, w := range res.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	if err != nil {
-		printDiff(stdout, res)
+		printCORSDiff(stdout, res)
 		fmt.Fprintf(stderr, "blobvalet cors %s: %v\n", cmd, err)
 		return 1
 	}
@@ -118,12 +119,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "Nothing to change: blobvalet's rule is already in place.")
 		return 0
 	}
-	printDiff(stdout, res)
+	printCORSDiff(stdout, res)
 	if cmd == "plan" {
 		fmt.Fprintln(stdout, "\nNothing written (plan). Run blobvalet cors apply to write this.")
 		return 0
 	}
-	if err := Set(ctx, client, res.After); err != nil {
+	if err := corscfg.Set(ctx, client, res.After); err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors apply: %v\n", err)
 		return 1
 	}
@@ -131,38 +132,38 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func desired(origins, headers []string, maxAge time.Duration, anyOrigin bool) (Desired, error) {
+func corsDesired(origins, headers []string, maxAge time.Duration, anyOrigin bool) (corscfg.Desired, error) {
 	if len(origins) == 0 {
-		return Desired{}, errors.New("--origin is required: the origin of the page that uploads, e.g. https://app.example.com")
+		return corscfg.Desired{}, errors.New("--origin is required: the origin of the page that uploads, e.g. https://app.example.com")
 	}
 	for _, o := range origins {
-		if err := CheckOrigin(o, anyOrigin); err != nil {
-			return Desired{}, err
+		if err := corscfg.CheckOrigin(o, anyOrigin); err != nil {
+			return corscfg.Desired{}, err
 		}
 		if o == "*" && len(origins) > 1 {
-			return Desired{}, errors.New(`origin "*" already covers every origin; pass it alone`)
+			return corscfg.Desired{}, errors.New(`origin "*" already covers every origin; pass it alone`)
 		}
 	}
 	for _, h := range headers {
 		if h == "" || strings.ContainsAny(h, ", \t") {
-			return Desired{}, fmt.Errorf("--header %q: want one header name such as Cache-Control", h)
+			return corscfg.Desired{}, fmt.Errorf("--header %q: want one header name such as Cache-Control", h)
 		}
 	}
 	if maxAge < 0 || maxAge > 24*time.Hour*365 {
-		return Desired{}, fmt.Errorf("--max-age %v: want a duration such as 1h", maxAge)
+		return corscfg.Desired{}, fmt.Errorf("--max-age %v: want a duration such as 1h", maxAge)
 	}
-	return Desired{Origins: origins, ExtraHeaders: headers, MaxAge: maxAge}, nil
+	return corscfg.Desired{Origins: origins, ExtraHeaders: headers, MaxAge: maxAge}, nil
 }
 
-// newClient finds the account and credential: the config file, then a
+// corsClient finds the account and credential: the config file, then a
 // connection string. Neither value is ever printed.
-func newClient(cfgPath, connStr string) (*service.Client, error) {
+func corsClient(cfgPath, connStr string) (*service.Client, error) {
 	if cfgPath != "" {
 		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			return nil, err
 		}
-		return cfg.Storage.NewServiceClient()
+		return newServiceClient(cfg.Storage, storageParts{})
 	}
 	if connStr == "" {
 		connStr = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
@@ -177,7 +178,7 @@ func newClient(cfgPath, connStr string) (*service.Client, error) {
 	return c, nil
 }
 
-func printRules(w io.Writer, rules []Rule, ours int) {
+func printCORSRules(w io.Writer, rules []corscfg.Rule, ours int) {
 	if len(rules) == 0 {
 		fmt.Fprintln(w, "No CORS rules.")
 		return
@@ -189,12 +190,12 @@ func printRules(w io.Writer, rules []Rule, ours int) {
 		if i == ours {
 			mark = " (blobvalet)"
 		}
-		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%ds\t\n", i+1, mark, join(r.AllowedOrigins), join(r.AllowedMethods), join(r.AllowedHeaders), join(r.ExposedHeaders), r.MaxAgeInSeconds)
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%ds\t\n", i+1, mark, joinOrDash(r.AllowedOrigins), joinOrDash(r.AllowedMethods), joinOrDash(r.AllowedHeaders), joinOrDash(r.ExposedHeaders), r.MaxAgeInSeconds)
 	}
 	tw.Flush()
 }
 
-func join(l []string) string {
+func joinOrDash(l []string) string {
 	if len(l) == 0 {
 		return "-"
 	}
@@ -203,14 +204,14 @@ func join(l []string) string {
 
 // printDiff shows the rules before and after, and what happens to
 // blobvalet's rule.
-func printDiff(w io.Writer, r Result) {
+func printCORSDiff(w io.Writer, r corscfg.Result) {
 	fmt.Fprintln(w, "Before:")
-	printRules(w, r.Before, -1)
+	printCORSRules(w, r.Before, -1)
 	fmt.Fprintln(w, "\nAfter:")
-	printRules(w, r.After, r.Index)
+	printCORSRules(w, r.After, r.Index)
 	switch r.Action {
 	case "add":
-		fmt.Fprintf(w, "\n+ rule %d added for %s; the other %d rule(s) kept as they are.\n", r.Index+1, join(r.After[r.Index].AllowedOrigins), len(r.Before))
+		fmt.Fprintf(w, "\n+ rule %d added for %s; the other %d rule(s) kept as they are.\n", r.Index+1, joinOrDash(r.After[r.Index].AllowedOrigins), len(r.Before))
 	case "update":
 		fmt.Fprintf(w, "\n~ rule %d updated in place; the other %d rule(s) kept as they are.\n", r.Index+1, len(r.Before)-1)
 	}

@@ -1,4 +1,4 @@
-package corscfg
+package main
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // TestStorageErrorSaysWhatToCheck: when the storage service refuses, the
 // command says what failed, with the status and error code, and what to
 // check, instead of only the request's URL.
-func TestStorageErrorSaysWhatToCheck(t *testing.T) {
+func TestCorsStorageErrorSaysWhatToCheck(t *testing.T) {
 	tests := []struct {
 		status int
 		code   string
@@ -31,7 +31,7 @@ func TestStorageErrorSaysWhatToCheck(t *testing.T) {
 			defer srv.Close()
 			conn := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5a2V5;BlobEndpoint=" + srv.URL + "/devstoreaccount1;"
 			var out, errOut bytes.Buffer
-			if code := Main(context.Background(), []string{"show", "--connection-string", conn}, &out, &errOut); code != 1 {
+			if code := runCors(context.Background(), []string{"show", "--connection-string", conn}, &out, &errOut); code != 1 {
 				t.Fatalf("exit %d, want 1; stderr %q", code, errOut.String())
 			}
 			for _, w := range tt.want {
