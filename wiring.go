@@ -172,52 +172,45 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 	return signer, storageReady, err
 }
 
-// thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid;
-// promotionReadLifetime, the read-only SAS storage copies a staging blob
-// with.
-const (
-	thumbnailLifetime     = time.Hour
-	promotionReadLifetime = time.Hour
-)
+// promotionReadLifetime is how long the read-only SAS lasts with which
+// storage copies a staging blob to its final name.
+const promotionReadLifetime = time.Hour
 
 // newChecker assembles the upload-success check from the configuration.
+// Each compiled rule carries its thumbnail and webhook to the checker.
 func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, log *zap.Logger) *success.Checker {
 	notifier := func(w *config.Webhook) *success.Notifier {
 		if w == nil {
 			return nil
 		}
-		return &success.Notifier{URL: w.URL, Secret: w.Secret(), Timeout: time.Duration(w.Timeout), Now: time.Now}
+		return &success.Notifier{URL: w.URL, Secret: w.Secret(), Timeout: w.Timeout.Duration(), Now: time.Now}
 	}
-	thumbs := map[string]string{}
-	hooks := map[string]*success.Notifier{}
-	for _, r := range cfg.Rules {
-		thumbs[r.Name] = r.Thumbnail
-		if r.Webhook != nil {
-			hooks[r.Name] = notifier(r.Webhook)
+	readURL := func(ref blobref.Ref, expiry time.Time) (string, error) {
+		return signer.Sign(ref, sas.Permissions{Read: true}, expiry)
+	}
+	actions := map[*authz.Rule]success.Actions{}
+	for i, rule := range cfg.Policy().Rules() {
+		r := cfg.Rules[i] // the policy's rules are the file's, in order
+		a := success.Actions{Notifier: notifier(r.Webhook)}
+		switch r.Thumbnail {
+		case "none":
+			a.Thumbnail.None = true
+		case "", "sas":
+		default:
+			a.Thumbnail.Template = r.Thumbnail
 		}
+		actions[rule] = a
 	}
 	return &success.Checker{
 		Store: success.AzureStore{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
-			return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(promotionReadLifetime))
+			return readURL(ref, time.Now().Add(promotionReadLifetime))
 		}},
 		Policy:   cfg.Policy(),
 		Staging:  area,
+		Actions:  actions,
 		Notifier: notifier(cfg.Webhook),
-		Hooks:    hooks,
+		ReadURL:  readURL,
 		Now:      time.Now,
 		Log:      log,
-		Thumbs: func(rule *authz.Rule, ref blobref.Ref, contentType string) (string, error) {
-			switch t := thumbs[rule.Name]; t {
-			case "none":
-				return "", nil
-			case "", "sas":
-				if !success.IsRasterImage(contentType) {
-					return "", nil
-				}
-				return signer.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(thumbnailLifetime))
-			default:
-				return success.ExpandTemplate(t, ref), nil
-			}
-		},
 	}
 }

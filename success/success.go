@@ -100,19 +100,39 @@ type Result struct {
 	Repeat bool
 }
 
-// Thumbnailer makes the thumbnail URL for a verified blob, or "".
-type Thumbnailer func(rule *authz.Rule, ref blobref.Ref, contentType string) (string, error)
+// ThumbnailLifetime is how long a thumbnail's read-only SAS URL is valid.
+const ThumbnailLifetime = time.Hour
+
+// Thumbnail says what thumbnailUrl a rule's verified uploads get.
+type Thumbnail struct {
+	// None gives no thumbnail.
+	None bool
+	// Template, if set, is a URL with {container} and {blob} filled in.
+	Template string
+	// Otherwise a raster image gets a read-only SAS URL of itself.
+}
+
+// Actions are what a rule does with its verified uploads besides storing
+// them: the thumbnail it answers and the webhook it tells.
+type Actions struct {
+	Thumbnail Thumbnail
+	// Notifier, if set, replaces the checker's Notifier for the rule.
+	Notifier *Notifier
+}
 
 // Checker verifies finished uploads.
 type Checker struct {
-	Store    Store
-	Policy   *authz.Policy
-	Staging  staging.Area
-	Thumbs   Thumbnailer
+	Store   Store
+	Policy  *authz.Policy
+	Staging staging.Area
+	// Actions gives each of the policy's rules its actions; a rule not in
+	// it gets a SAS thumbnail and the Notifier.
+	Actions map[*authz.Rule]Actions
+	// Notifier, if set, is told of every verified upload.
 	Notifier *Notifier
-	// Hooks gives per-rule notifiers by rule name; a missing rule uses Notifier.
-	Hooks map[string]*Notifier
-	Now   func() time.Time
+	// ReadURL signs a read-only URL of a blob until expiry, for thumbnails.
+	ReadURL func(ref blobref.Ref, expiry time.Time) (string, error)
+	Now     func() time.Time
 	// Log receives what goes wrong after an answer is settled; nil logs nothing.
 	Log *zap.Logger
 }
@@ -212,14 +232,13 @@ func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (
 func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
 	const op = "success.finish"
 	var err error
-	if c.Thumbs != nil {
-		if res.ThumbnailURL, err = c.Thumbs(rule, req.Blob, res.ContentType); err != nil {
-			return Result{}, errs.Wrap(op, errs.Internal, "", err)
-		}
+	a := c.Actions[rule]
+	if res.ThumbnailURL, err = c.thumbnail(a.Thumbnail, req.Blob, res.ContentType); err != nil {
+		return Result{}, errs.Wrap(op, errs.Internal, "", err)
 	}
 	n := c.Notifier
-	if h, ok := c.Hooks[rule.Name]; ok {
-		n = h
+	if a.Notifier != nil {
+		n = a.Notifier
 	}
 	if n != nil {
 		ev := Event{
@@ -232,6 +251,19 @@ func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res
 		}
 	}
 	return res, nil
+}
+
+// thumbnail returns the thumbnail URL of a verified blob, or "".
+func (c *Checker) thumbnail(t Thumbnail, ref blobref.Ref, contentType string) (string, error) {
+	switch {
+	case t.None:
+		return "", nil
+	case t.Template != "":
+		return ExpandTemplate(t.Template, ref), nil
+	case !IsRasterImage(contentType) || c.ReadURL == nil:
+		return "", nil
+	}
+	return c.ReadURL(ref, c.Now().Add(ThumbnailLifetime))
 }
 
 func (c *Checker) log() *zap.Logger {

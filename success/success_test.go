@@ -392,3 +392,50 @@ func FuzzVerifyWebhook(f *testing.F) {
 		}
 	})
 }
+
+func TestRuleActions(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	defer hook.Close()
+	var told atomic.Int32
+	own := &Notifier{URL: hook.URL, Secret: []byte("s"), Timeout: time.Second, Now: time.Now,
+		Client: &http.Client{Transport: countTransport{&told}}}
+	tests := []struct {
+		name      string
+		actions   Actions
+		wantThumb string
+	}{
+		{"sas by default", Actions{}, "read:incoming"},
+		{"none", Actions{Thumbnail: Thumbnail{None: true}}, ""},
+		{"template", Actions{Thumbnail: Thumbnail{Template: "https://cdn.example/{container}/{blob}"}}, "https://cdn.example/uploads/users/alice/x.png"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := checker(&fakeStore{staging: staged(10)}, nil)
+			rule := c.Policy.Rules()[0]
+			tt.actions.Notifier = own
+			c.Actions = map[*authz.Rule]Actions{rule: tt.actions}
+			c.ReadURL = func(ref blobref.Ref, _ time.Time) (string, error) { return "read:" + ref.Container, nil }
+			before := told.Load()
+			res, err := c.Check(context.Background(), req("alice", "users/alice/x.png"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantThumb == "read:incoming" {
+				tt.wantThumb = "read:uploads" // the final blob, never the staging one
+			}
+			if res.ThumbnailURL != tt.wantThumb {
+				t.Errorf("thumbnail %q, want %q", res.ThumbnailURL, tt.wantThumb)
+			}
+			if told.Load() != before+1 {
+				t.Error("the rule's own webhook was not told")
+			}
+		})
+	}
+}
+
+type countTransport struct{ n *atomic.Int32 }
+
+func (c countTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
