@@ -14,6 +14,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
@@ -155,7 +156,7 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 	if cfg.Storage.Credential == config.CredentialAzureAD {
 		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
 		if err := d.Start(ctx); err != nil {
-			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, shortError(err))
+			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, errs.FirstLine(err))
 		}
 		return d, func(ctx context.Context) error {
 			if err := d.Ready(); err != nil {

@@ -153,8 +153,7 @@ func (c Constraints) AllowsContentType(mediaType string) bool {
 	if len(c.ContentTypes) == 0 {
 		return true
 	}
-	mt, _, _ := strings.Cut(mediaType, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
+	mt := MediaType(mediaType)
 	for _, allowed := range c.ContentTypes {
 		allowed = strings.ToLower(allowed)
 		if family, ok := strings.CutSuffix(allowed, "/*"); ok {
@@ -168,12 +167,18 @@ func (c Constraints) AllowsContentType(mediaType string) bool {
 	return false
 }
 
+// MediaType returns the media type of a Content-Type value: lower case,
+// without parameters ("Text/HTML; charset=utf-8" gives "text/html").
+func MediaType(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
 // IsActive reports whether a browser runs content of this media type
 // (parameters ignored) when it opens it: HTML, SVG and other XML,
 // JavaScript, XSL, Flash.
 func IsActive(mediaType string) bool {
-	mt, _, _ := strings.Cut(mediaType, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
+	mt := MediaType(mediaType)
 	switch mt {
 	case "text/html", "text/xml", "application/xml", "text/xsl", "image/svg+xml", "application/xhtml+xml",
 		"text/javascript", "application/javascript", "application/x-javascript", "application/ecmascript",

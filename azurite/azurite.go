@@ -29,10 +29,11 @@ import (
 // Version is the pinned Azurite version installed on first use.
 const Version = "3.37.0"
 
-// The emulator's well-known development account.
+// The emulator's well-known development account and its key, the same in
+// every Azurite: not a secret.
 const (
-	account = "devstoreaccount1"
-	key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	WellKnownAccount = "devstoreaccount1"
+	WellKnownKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 const readyTimeout = 30 * time.Second
@@ -130,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.waitErr = cmd.Wait()
 		close(s.done)
 	}()
-	cred, err := azblob.NewSharedKeyCredential(account, key)
+	cred, err := azblob.NewSharedKeyCredential(WellKnownAccount, WellKnownKey)
 	if err != nil {
 		s.Stop()
 		return nil, err
@@ -173,24 +174,24 @@ func (s *Server) waitReady(ctx context.Context) error {
 // Endpoint returns the blob service URL, http://127.0.0.1:PORT/devstoreaccount1
 // (https with a certificate).
 func (s *Server) Endpoint() string {
-	return s.scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/" + account
+	return s.scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/" + WellKnownAccount
 }
 
 // Port returns the port Azurite listens on.
 func (s *Server) Port() int { return s.port }
 
 // Account returns the emulator's account name.
-func (s *Server) Account() string { return account }
+func (s *Server) Account() string { return WellKnownAccount }
 
 // Key returns the emulator's well-known account key.
-func (s *Server) Key() string { return key }
+func (s *Server) Key() string { return WellKnownKey }
 
 // Client returns a Blob service client that signs with the account key.
 func (s *Server) Client() *service.Client { return s.client }
 
 // ConnectionString returns a connection string for the emulator.
 func (s *Server) ConnectionString() string {
-	return "DefaultEndpointsProtocol=http;AccountName=" + account + ";AccountKey=" + key + ";BlobEndpoint=" + s.Endpoint() + ";"
+	return "DefaultEndpointsProtocol=http;AccountName=" + WellKnownAccount + ";AccountKey=" + WellKnownKey + ";BlobEndpoint=" + s.Endpoint() + ";"
 }
 
 // CreateContainers creates the named containers; existing ones are fine.

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blobvalet/blobvalet/azurite"
 )
 
-const testKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+const testKey = azurite.WellKnownKey
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }

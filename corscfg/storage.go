@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/blobvalet/blobvalet/errs"
 )
 
 // Get reads the Blob service's CORS rules.
@@ -104,14 +105,7 @@ func storageError(what string, err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return fmt.Errorf("cannot %s: the storage endpoint did not answer; check the endpoint (storage.endpoint, or BlobEndpoint in the connection string) and the network (%s)", what, firstLine(err))
+		return fmt.Errorf("cannot %s: the storage endpoint did not answer; check the endpoint (storage.endpoint, or BlobEndpoint in the connection string) and the network (%s)", what, errs.FirstLine(err))
 	}
-	return fmt.Errorf("cannot %s: %s", what, firstLine(err))
-}
-
-// firstLine keeps the first line of an SDK error: the rest is a dump of the
-// HTTP exchange.
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
+	return fmt.Errorf("cannot %s: %s", what, errs.FirstLine(err))
 }

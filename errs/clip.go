@@ -2,6 +2,7 @@ package errs
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,4 +22,12 @@ func Clip(s string) string {
 		n--
 	}
 	return fmt.Sprintf("%s…[%d more bytes]", s[:n], len(s)-n)
+}
+
+// FirstLine keeps the first line of an error's text. The Azure SDK's errors
+// go on with a dump of the HTTP exchange, which a log line or a message to
+// an operator does not need.
+func FirstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/blobref"
 )
 
@@ -26,7 +27,7 @@ func TestPermissionsFor(t *testing.T) {
 	}
 }
 
-const testKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+const testKey = azurite.WellKnownKey
 
 func newSigner(t testing.TB, endpoint string, allowHTTP bool) *Signer {
 	t.Helper()

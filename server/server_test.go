@@ -16,13 +16,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/authz"
+	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
 const (
-	testKey    = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	testKey    = azurite.WellKnownKey
 	aliceToken = "alice-token-0123456789"
 	bobToken   = "bob-token-0123456789ab"
 	endpoint   = "https://acct.blob.core.windows.net"

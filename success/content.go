@@ -53,7 +53,7 @@ func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdi
 	if !c.AllowsName(string(name)) {
 		return Verdict{}, &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
 	}
-	declared := mediaType(p.ContentType)
+	declared := authz.MediaType(p.ContentType)
 	sniffed := Sniff(head)
 	verified := verifiedType(declared, sniffed)
 	if len(c.ContentTypes) > 0 {
@@ -100,7 +100,7 @@ func verifiedType(declared, sniffed string) string {
 
 // Sniff returns the media type of content from its first bytes.
 func Sniff(head []byte) string {
-	mt := mediaType(http.DetectContentType(head))
+	mt := authz.MediaType(http.DetectContentType(head))
 	switch mt {
 	case "text/plain", "text/xml":
 		if m := findMarkup(head); m != "" {
@@ -199,7 +199,7 @@ func isText(mt string) bool {
 // storage origin (raster images, plain text, PDF) and "attachment" for any
 // other, so that a browser saves it instead of running it.
 func Disposition(mt string) string {
-	switch mediaType(mt) {
+	switch authz.MediaType(mt) {
 	case "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif", "image/apng",
 		"image/x-icon", "image/vnd.microsoft.icon", "text/plain", "application/pdf":
 		return "inline"
@@ -209,13 +209,8 @@ func Disposition(mt string) string {
 
 // IsRasterImage reports whether a type is a raster image a page can show.
 func IsRasterImage(mt string) bool {
-	mt = mediaType(mt)
+	mt = authz.MediaType(mt)
 	return strings.HasPrefix(mt, "image/") && Disposition(mt) == "inline"
-}
-
-func mediaType(ct string) string {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
 }
 
 // capped shortens an untrusted value for a message or a log line.

@@ -10,12 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-)
-
-// The emulator's well-known development account.
-const (
-	account = "devstoreaccount1"
-	key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	"github.com/blobvalet/blobvalet/azurite"
 )
 
 func main() {
@@ -23,7 +18,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: mkcontainer ENDPOINT NAME...")
 		os.Exit(2)
 	}
-	cred, err := azblob.NewSharedKeyCredential(account, key)
+	cred, err := azblob.NewSharedKeyCredential(azurite.WellKnownAccount, azurite.WellKnownKey)
 	if err == nil {
 		var c *service.Client
 		c, err = service.NewClientWithSharedKeyCredential(os.Args[1]+"/", cred, nil)
