@@ -164,7 +164,7 @@ func TestKeylessUserDelegationSAS(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := g.srv
-	defer srv.Signer.(*sas.DelegationSigner).Close()
+	defer srv.Close()
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
 	if w.Code != 200 {

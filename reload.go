@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -70,9 +69,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 		var g *generation
 		if g, err = newGeneration(ctx, cfg, parts{log: rl.log, metrics: rl.metrics, sweepMetrics: rl.sweepMetrics}); err == nil {
 			old := rl.current.Swap(g)
-			if c, ok := old.srv.Signer.(io.Closer); ok {
-				c.Close()
-			}
+			old.srv.Close()
 			if cfg.Listen != rl.listen {
 				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))
 			}

@@ -23,6 +23,15 @@ import (
 	"go.uber.org/zap"
 )
 
+// The parts that serve wires together, and what they must satisfy.
+var (
+	_ server.Authenticator  = (*authn.Authenticator)(nil)
+	_ server.Signer         = (*sas.Signer)(nil)
+	_ server.Signer         = (*sas.DelegationSigner)(nil)
+	_ server.Stager         = staging.Area{}
+	_ server.SuccessChecker = (*success.Checker)(nil)
+)
+
 // authnOptions turns the auth section into authn's options.
 func authnOptions(a config.Auth) authn.Options {
 	o := authn.Options{CookieOrigins: a.CookieOrigins()}

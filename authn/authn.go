@@ -130,7 +130,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (authz.User, error) {
 		return authz.User{}, ErrBadCredential
 	}
 	if a.jwt != nil {
-		if tok := tokenFrom(r, a.cookie); tok != "" {
+		if tok := cookieToken(r, a.cookie); tok != "" {
 			if err := a.checkCookieOrigin(r); err != nil {
 				return authz.User{}, err
 			}

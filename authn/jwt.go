@@ -428,15 +428,15 @@ func (k *jwksKeySet) fetch() (map[string]jose.JSONWebKey, error) {
 	return keys, nil
 }
 
-// tokenFrom finds a JWT in the request: the bearer token, else the cookie.
-func tokenFrom(r *http.Request, cookie string) string {
-	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return strings.TrimSpace(tok)
+// cookieToken returns the token in the named cookie, or "". Authenticate
+// looks here only when there is no Authorization header.
+func cookieToken(r *http.Request, cookie string) string {
+	if cookie == "" {
+		return ""
 	}
-	if cookie != "" {
-		if c, err := r.Cookie(cookie); err == nil {
-			return c.Value
-		}
+	c, err := r.Cookie(cookie)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return c.Value
 }

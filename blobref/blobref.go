@@ -231,7 +231,3 @@ func (r *Resolver) URL(ref Ref) string {
 	return r.scheme + "://" + r.host + r.path + "/" + ref.Container + "/" + ref.Name.Escaped()
 }
 
-// ContainerURL returns the URL of a container under the endpoint.
-func (r *Resolver) ContainerURL(container string) string {
-	return r.scheme + "://" + r.host + r.path + "/" + container
-}

@@ -95,8 +95,3 @@ func KindOf(err error) Kind {
 	return Internal
 }
 
-// Is reports whether err is an *Error of the given kind.
-func Is(err error, kind Kind) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Kind == kind
-}

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -107,6 +108,14 @@ func New(o Options) *Server {
 	// CORS wraps the router so that preflights never reach it.
 	s.handler = withRequestID(s.cors()(r))
 	return s
+}
+
+// Close releases what the server holds: a signer's background key renewal.
+func (s *Server) Close() error {
+	if c, ok := s.Signer.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // ServeHTTP implements http.Handler.
