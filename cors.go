@@ -95,7 +95,10 @@ func runCors(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			enc.Encode(rules)
+			if err := enc.Encode(rules); err != nil {
+				fmt.Fprintf(stderr, "blobvalet cors show: %v\n", err)
+				return 1
+			}
 			return 0
 		}
 		printCORSRules(stdout, rules, -1)

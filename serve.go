@@ -75,7 +75,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				rl.reload(ctx)
+				_ = rl.reload(ctx) // it logs what it did
+
 			}
 		}
 	}()

@@ -74,7 +74,7 @@ func (v *JWTVerifier) Verifications() int64 { return v.verified.Load() }
 // key source it runs OIDC discovery, so it needs the network at start.
 func NewJWTVerifier(ctx context.Context, cfg JWTOptions, now func() time.Time) (*JWTVerifier, error) {
 	if now == nil {
-		now = time.Now
+		now = time.Now //nolint:forbidigo // the default clock
 	}
 	if cfg.UserClaim == "" {
 		cfg.UserClaim = "sub"

@@ -157,7 +157,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	for {
 		select {
 		case <-s.done:
-			return fmt.Errorf("azurite: exited at start (%v); its output:\n%s", s.waitErr, s.out.String())
+			return fmt.Errorf("azurite: exited at start (%w); its output:\n%s", s.waitErr, s.out.String())
 		case <-ctx.Done():
 			return fmt.Errorf("azurite: not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.out.String())
 		case <-time.After(100 * time.Millisecond):

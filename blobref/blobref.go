@@ -91,7 +91,7 @@ func checkName(s string) error {
 	case strings.HasSuffix(s, "/"):
 		return errors.New("blob name ends in /")
 	case strings.HasSuffix(s, "."):
-		return errors.New("blob name ends in .")
+		return errors.New("blob name ends in a dot")
 	case strings.ContainsRune(s, '\\'):
 		return errors.New(`blob name contains \`)
 	}
@@ -180,10 +180,7 @@ func (r *Resolver) Resolve(blobURI string) (Ref, error) {
 	if !strings.HasPrefix(rest, "/") {
 		return Ref{}, ErrUnknownContainer
 	}
-	rest = rest[1:]
-	if strings.HasPrefix(rest, "/") {
-		rest = rest[1:]
-	}
+	rest = strings.TrimPrefix(rest[1:], "/")
 	name, err := ParseName(rest)
 	if err != nil {
 		return Ref{}, err
@@ -230,4 +227,3 @@ func (r *Resolver) splitContainer(s string) (container, rest string, ok bool) {
 func (r *Resolver) URL(ref Ref) string {
 	return r.scheme + "://" + r.host + r.path + "/" + ref.Container + "/" + ref.Name.Escaped()
 }
-

@@ -123,9 +123,9 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q) error %v", tt.uri, err)
 		case tt.err == nil && (ref.Container != tt.container || string(ref.Name) != tt.name):
 			t.Errorf("Resolve(%q) = %q %q, want %q %q", tt.uri, ref.Container, ref.Name, tt.container, tt.name)
-		case tt.err == errAny && err == nil:
+		case errors.Is(tt.err, errAny) && err == nil:
 			t.Errorf("Resolve(%q) = %v, want an error", tt.uri, ref)
-		case tt.err == ErrUnknownContainer && !errors.Is(err, ErrUnknownContainer):
+		case errors.Is(tt.err, ErrUnknownContainer) && !errors.Is(err, ErrUnknownContainer):
 			t.Errorf("Resolve(%q) error = %v, want ErrUnknownContainer", tt.uri, err)
 		}
 	}

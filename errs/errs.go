@@ -94,4 +94,3 @@ func KindOf(err error) Kind {
 	}
 	return Internal
 }
-

@@ -54,7 +54,7 @@ func NewDelegationSigner(resolver *blobref.Resolver, source KeySource, allowHTTP
 		p = azsas.ProtocolHTTPSandHTTP
 	}
 	if now == nil {
-		now = time.Now
+		now = time.Now //nolint:forbidigo // the default clock
 	}
 	return &DelegationSigner{resolver: resolver, source: source, protocol: p, now: now, keyLifetime: keyLifetime, renewBefore: renewBefore}
 }
@@ -88,7 +88,7 @@ func (d *DelegationSigner) Run(ctx context.Context, tick time.Duration) {
 	defer t.Stop()
 	for {
 		if d.needsRenewal() {
-			d.Renew(ctx)
+			_ = d.Renew(ctx) // kept for Ready and retried at the next tick
 		}
 		select {
 		case <-ctx.Done():

@@ -75,7 +75,7 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) error {
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection can be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("webhook: answered %d", resp.StatusCode)
 	}

@@ -84,7 +84,7 @@ func Routes(demo Demo, vendorDir string) func(*mux.Router) {
 		r.HandleFunc("/demo.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
-			json.NewEncoder(w).Encode(demo)
+			_ = json.NewEncoder(w).Encode(demo) // the page is gone if this fails
 		}).Methods(http.MethodGet).Name("demo-settings")
 		for _, v := range vendored {
 			dir := filepath.Join(vendorDir, v.spec, v.dir)
