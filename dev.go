@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/blobvalet/blobvalet/azurite"
@@ -49,6 +50,8 @@ type devOptions struct {
 	listen  string
 	dataDir string
 	log     io.Writer
+	// expose allows a listen address other than loopback.
+	expose bool
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -56,6 +59,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo page and the service")
 	data := fs.String("data", "", "keep blobs in this directory between runs (default: in memory)")
+	expose := fs.Bool("expose", false, "allow a --listen address other than loopback: anyone who can reach it gets the demo users' tokens")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,11 +67,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: blobvalet dev [--listen ADDR] [--data DIR]")
+		fmt.Fprintln(stderr, "usage: blobvalet dev [--listen ADDR] [--data DIR] [--expose]")
+		return 2
+	}
+	if !*expose && !isLoopbackAddr(*listen) {
+		fmt.Fprintf(stderr, "blobvalet dev: --listen %s is not a loopback address: the demo page hands its users' tokens to anyone who can reach it. Use 127.0.0.1:PORT, or add --expose if that is what you want.\n", *listen)
 		return 2
 	}
 	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite and fine-uploader from npm)…")
-	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr})
+	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr, expose: *expose})
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet dev: %v\n", err)
 		return 1
@@ -163,13 +171,30 @@ log: {format: console}
 	if err != nil {
 		return nil, err
 	}
+	var h http.Handler = srv
+	if !o.expose {
+		h = web.HostGuard(ln.Addr().String(), srv)
+	}
 	go func() {
-		err := serveOn(ctx, srv, ln, log)
+		err := serveOn(ctx, h, ln, log)
 		az.Stop()
 		log.Sync()
 		env.done <- err
 	}()
 	return env, nil
+}
+
+// isLoopbackAddr reports whether a listen address is on loopback only.
+func isLoopbackAddr(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func newToken() string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -52,6 +53,15 @@ func TestDevRestartsCleanlyAndKeepsData(t *testing.T) {
 	resp.Body.Close()
 }
 
+func TestDevStaysOnLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8080", ":8080", "192.0.2.1:8080", "[::]:8080"} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"dev", "--listen", listen}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--expose") {
+			t.Errorf("dev --listen %s = %d, %q; want 2 naming --expose", listen, code, errOut.String())
+		}
+	}
+}
+
 // TestDevCommand runs "blobvalet dev" as a user does and checks what it
 // prints.
 func TestDevCommand(t *testing.T) {
@@ -72,6 +82,23 @@ func TestDevCommand(t *testing.T) {
 	for _, re := range []string{`Demo page:  http://127\.0\.0\.1:\d+/`, `Storage:    http://127\.0\.0\.1:\d+/devstoreaccount1`, `alice \(group staff\)  token [0-9a-f]{48}`, `bob +token [0-9a-f]{48}`} {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("output lacks %s:\n%s", re, text)
+		}
+	}
+	// The demo's tokens go only to the address it listens on: a page that
+	// rebinds its own DNS name to 127.0.0.1 gets nothing.
+	page := regexp.MustCompile(`Demo page:  (http://\S+)/`).FindStringSubmatch(text)[1]
+	for host, want := range map[string]int{"": 200, "rebind.example:80": 421} {
+		req, _ := http.NewRequest("GET", page+"/demo.json", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("/demo.json with Host %q = %d, want %d", host, resp.StatusCode, want)
 		}
 	}
 	cancel()
