@@ -275,12 +275,11 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 			return storageReady(ctx)
 		}, nil
 	}
-	cred, err := cfg.Storage.SharedKeyCredential()
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cfg.Storage.Account, cfg.Storage.AccountKey(), allowHTTP)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage key: %w", err)
 	}
-	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, allowHTTP)
-	return signer, storageReady, err
+	return signer, storageReady, nil
 }
 
 // thumbnailLifetime is how long a thumbnail's read-only SAS URL is valid;

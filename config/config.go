@@ -580,9 +580,12 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 // KeyName returns the name of the key that signs.
 func (s *Storage) KeyName() string { return s.keyName }
 
+// AccountKey returns the active key in base64, as the portal shows it.
+func (s *Storage) AccountKey() string { return base64.StdEncoding.EncodeToString(s.key) }
+
 // SharedKeyCredential returns the credential of the active key.
 func (s *Storage) SharedKeyCredential() (*azblob.SharedKeyCredential, error) {
-	return azblob.NewSharedKeyCredential(s.Account, base64.StdEncoding.EncodeToString(s.key))
+	return azblob.NewSharedKeyCredential(s.Account, s.AccountKey())
 }
 
 // NewServiceClient returns a Blob service client that uses the active key,

@@ -13,6 +13,7 @@ import (
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 // BenchmarkSASWithJWT is BenchmarkSAS with a JSON Web Token instead of a
@@ -24,6 +25,7 @@ func BenchmarkSASWithJWT(b *testing.B) {
 storage: {account: acct, key_env: KEY}
 auth: {jwt: {issuer: "https://app.example.com", audience: blobvalet, hs256_secret_env: SECRET}}
 rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT]}]
+staging: {container: incoming}
 `), func(k string) string { return map[string]string{"KEY": testKey, "SECRET": secret}[k] })
 	if err != nil {
 		b.Fatal(err)
@@ -32,9 +34,8 @@ rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user
 	if err != nil {
 		b.Fatal(err)
 	}
-	cred, _ := cfg.Storage.SharedKeyCredential()
-	signer, _ := sas.NewSharedKeySigner(cfg.Resolver(), cred, false)
-	srv := New(Options{Logger: zap.NewNop(), Auth: auth, Policy: cfg.Policy(), Resolver: cfg.Resolver(), Signer: signer, Lifetime: 10 * time.Minute})
+	signer, _ := sas.NewSharedKeySigner(cfg.Resolver(), cfg.Storage.Account, cfg.Storage.AccountKey(), false)
+	srv := New(Options{Logger: zap.NewNop(), Auth: auth, Policy: cfg.Policy(), Resolver: cfg.Resolver(), Signer: signer, Lifetime: 10 * time.Minute, Staging: staging.Area{Container: "incoming"}})
 	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, nil)
 	tok, _ := jwt.Signed(s).Claims(map[string]any{"iss": "https://app.example.com", "aud": "blobvalet", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
 	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")

@@ -68,11 +68,7 @@ func newTestServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := cfg.Storage.SharedKeyCredential()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, false)
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cfg.Storage.Account, cfg.Storage.AccountKey(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
