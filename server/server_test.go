@@ -311,24 +311,6 @@ func TestRequestIDEcho(t *testing.T) {
 	}
 }
 
-// BenchmarkSAS measures the whole /sas path: authentication, parsing, the
-// decision, signing and the answer.
-func BenchmarkSAS(b *testing.B) {
-	ts := newTestServer(b)
-	ts.Logger = zap.NewNop()
-	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")
-	b.ReportAllocs()
-	for b.Loop() {
-		r := httptest.NewRequest("GET", target, nil)
-		r.Header.Set("Authorization", "Bearer "+aliceToken)
-		w := httptest.NewRecorder()
-		ts.ServeHTTP(w, r)
-		if w.Code != 200 {
-			b.Fatal(w.Code)
-		}
-	}
-}
-
 // FuzzParseSASQuery feeds arbitrary query strings to the signature-request
 // parser: it must never panic, and whatever it accepts must be a known
 // method on a legal name in a known container.
