@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -26,7 +25,7 @@ import (
 // The parts that serve wires together, and what they must satisfy.
 var (
 	_ server.Authenticator  = (*authn.Authenticator)(nil)
-	_ server.Signer         = (*sas.Signer)(nil)
+	_ server.Signer         = (*sas.SharedKeySigner)(nil)
 	_ server.Signer         = (*sas.DelegationSigner)(nil)
 	_ server.Stager         = staging.Area{}
 	_ server.SuccessChecker = (*success.Checker)(nil)
@@ -100,7 +99,7 @@ func newServiceClient(st config.Storage, p storageParts) (*service.Client, error
 
 // sharedKeyCredential returns the credential of the active key.
 func sharedKeyCredential(st config.Storage) (*azblob.SharedKeyCredential, error) {
-	return azblob.NewSharedKeyCredential(st.Account, base64.StdEncoding.EncodeToString(st.Key()))
+	return azblob.NewSharedKeyCredential(st.Account, st.AccountKey())
 }
 
 // generation is what one configuration runs: the HTTP server and the
@@ -174,12 +173,11 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 			return storageReady(ctx)
 		}, nil
 	}
-	cred, err := sharedKeyCredential(cfg.Storage)
+	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cfg.Storage.Account, cfg.Storage.AccountKey(), allowHTTP)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage key: %w", err)
 	}
-	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cred, allowHTTP)
-	return signer, storageReady, err
+	return signer, storageReady, nil
 }
 
 // promotionReadLifetime is how long the read-only SAS lasts with which

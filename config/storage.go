@@ -124,5 +124,11 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 // KeyName returns the name of the key that signs.
 func (s *Storage) KeyName() string { return s.keyName }
 
-// Key returns the active shared key, decoded; nil with credential azuread.
-func (s *Storage) Key() []byte { return s.key }
+// AccountKey returns the active shared key in base64, as the portal shows
+// it; "" with credential azuread.
+func (s *Storage) AccountKey() string {
+	if s.key == nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(s.key)
+}

@@ -6,13 +6,10 @@ package sas
 import (
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/blobvalet/blobvalet/authz"
-	"github.com/blobvalet/blobvalet/blobref"
 )
 
 // Permissions is a blob SAS permission set.
@@ -20,10 +17,35 @@ type Permissions struct {
 	Read, Create, Write, Delete bool
 }
 
-// String returns the permissions as in the SAS "sp" field, e.g. "cw".
-func (p Permissions) String() string {
-	return (&azsas.BlobPermissions{Read: p.Read, Create: p.Create, Write: p.Write, Delete: p.Delete}).String()
+// permissionStrings holds every permission set's "sp" value, indexed by
+// Permissions.bits, in the order Azure requires (racwd…).
+var permissionStrings = func() (s [16]string) {
+	for i := range s {
+		p := Permissions{Read: i&1 != 0, Create: i&2 != 0, Write: i&4 != 0, Delete: i&8 != 0}
+		s[i] = (&azsas.BlobPermissions{Read: p.Read, Create: p.Create, Write: p.Write, Delete: p.Delete}).String()
+	}
+	return s
+}()
+
+func (p Permissions) bits() int {
+	b := 0
+	if p.Read {
+		b |= 1
+	}
+	if p.Create {
+		b |= 2
+	}
+	if p.Write {
+		b |= 4
+	}
+	if p.Delete {
+		b |= 8
+	}
+	return b
 }
+
+// String returns the permissions as in the SAS "sp" field, e.g. "cw".
+func (p Permissions) String() string { return permissionStrings[p.bits()] }
 
 // PermissionsFor returns the least permissions that let the browser do
 // method: create and write for a PUT, which goes to the uploader's own
@@ -40,40 +62,6 @@ func PermissionsFor(method authz.Method) (Permissions, error) {
 	return Permissions{}, fmt.Errorf("sas: no permissions for method %q", method)
 }
 
-// Signer signs blob SAS URIs with an account's shared key.
-type Signer struct {
-	resolver *blobref.Resolver
-	cred     *azblob.SharedKeyCredential
-	protocol azsas.Protocol
-}
-
-// NewSharedKeySigner returns a Signer for blobs under resolver's endpoint.
-// allowHTTP permits plain http, for an emulator on loopback only: Azure
-// itself is always reached over https.
-func NewSharedKeySigner(resolver *blobref.Resolver, cred *azblob.SharedKeyCredential, allowHTTP bool) (*Signer, error) {
-	if resolver == nil || cred == nil {
-		return nil, errors.New("sas: signer needs a resolver and a credential")
-	}
-	p := azsas.ProtocolHTTPS
-	if allowHTTP {
-		p = azsas.ProtocolHTTPSandHTTP
-	}
-	return &Signer{resolver: resolver, cred: cred, protocol: p}, nil
-}
-
-// Sign returns "<blob URL>?<SAS query>" granting perms on ref until expiry.
-// The SAS has no start time, so a clock that runs behind Azure's cannot make
-// it not yet valid.
-func (s *Signer) Sign(ref blobref.Ref, perms Permissions, expiry time.Time) (string, error) {
-	q, err := azsas.BlobSignatureValues{
-		Protocol:      s.protocol,
-		ExpiryTime:    expiry.UTC(),
-		Permissions:   perms.String(),
-		ContainerName: ref.Container,
-		BlobName:      string(ref.Name),
-	}.SignWithSharedKey(s.cred)
-	if err != nil {
-		return "", fmt.Errorf("sas: sign %s: %w", ref, err)
-	}
-	return s.resolver.URL(ref) + "?" + q.Encode(), nil
-}
+// errMissing is the SDK's refusal of a SAS without expiry or permissions,
+// which the shared-key signer repeats so that both refuse the same inputs.
+var errMissing = errors.New("service SAS is missing at least one of these: ExpiryTime or Permissions")

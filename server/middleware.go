@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/felixge/httpsnoop"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -22,8 +24,27 @@ const requestIDKey ctxKey = iota
 
 // RequestID returns the request's id.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	c, _ := ctx.Value(requestIDKey).(*requestIDContext)
+	if c == nil {
+		return ""
+	}
+	return c.header[0]
+}
+
+// requestIDContext carries a request's id. It is its own context value and
+// holds the response header's value too: one allocation per request where
+// context.WithValue and Header.Set take three.
+type requestIDContext struct {
+	context.Context
+	header [1]string
+}
+
+// Value implements context.Context.
+func (c *requestIDContext) Value(key any) any {
+	if key == requestIDKey {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // withRequestID takes a sane X-Request-Id from the caller or makes one, puts
@@ -34,8 +55,9 @@ func withRequestID(next http.Handler) http.Handler {
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		c := &requestIDContext{Context: r.Context(), header: [1]string{id}}
+		w.Header()[RequestIDHeader] = c.header[:]
+		next.ServeHTTP(w, r.WithContext(c))
 	})
 }
 
@@ -52,10 +74,28 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
-	var b [12]byte
+// requestIDs makes request ids: 24 hex digits, a random prefix drawn once
+// per process and a counter. They are unique without a random read per
+// request, and sort in the order the process received the requests.
+var requestIDs = func() *requestIDSource {
+	var b [8]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return &requestIDSource{prefix: binary.BigEndian.Uint64(b[:]) << 16}
+}()
+
+type requestIDSource struct {
+	prefix uint64 // random high 48 bits
+	n      atomic.Uint64
+}
+
+func newRequestID() string {
+	n := requestIDs.n.Add(1)
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], requestIDs.prefix|n>>32&0xffff)
+	binary.BigEndian.PutUint32(b[8:], uint32(n))
+	var h [24]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 // Metrics are the service's Prometheus metrics. One set serves every
@@ -66,6 +106,56 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	sas      *prometheus.CounterVec
 	success  *prometheus.CounterVec
+
+	// The counters and histograms of the label sets seen, so that a
+	// request finds its own with a map lookup rather than by hashing its
+	// labels under the vector's lock.
+	requestsBy labelCache[prometheus.Counter]
+	durationBy labelCache[prometheus.Observer]
+	sasBy      labelCache[prometheus.Counter]
+}
+
+// labelCache maps up to maxCachedLabelSets label pairs to their metric,
+// copied on write: the sets are few (routes and codes, outcomes and rules)
+// and each is added once.
+type labelCache[T any] struct {
+	m atomic.Pointer[map[[2]string]T]
+}
+
+const maxCachedLabelSets = 256
+
+// get returns the metric for labels a and b, making it with newMetric the first
+// time.
+func (c *labelCache[T]) get(a, b string, newMetric func() T) T {
+	key := [2]string{a, b}
+	var m map[[2]string]T
+	if p := c.m.Load(); p != nil {
+		m = *p
+		if v, ok := m[key]; ok {
+			return v
+		}
+	}
+	v := newMetric()
+	for len(m) < maxCachedLabelSets {
+		old := c.m.Load()
+		next := map[[2]string]T{key: v}
+		if old != nil {
+			for k, x := range *old {
+				next[k] = x
+			}
+		}
+		if c.m.CompareAndSwap(old, &next) {
+			break
+		}
+		m = *c.m.Load()
+	}
+	return v
+}
+
+// sasDecision returns the counter of signature requests with outcome
+// under rule.
+func (m *Metrics) sasDecision(outcome, rule string) prometheus.Counter {
+	return m.sasBy.get(outcome, rule, func() prometheus.Counter { return m.sas.WithLabelValues(outcome, rule) })
 }
 
 // NewMetrics registers blobvalet's metrics in reg.
@@ -106,8 +196,54 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			route = cr.GetName()
 		}
 		start := time.Now()
-		m := httpsnoop.CaptureMetrics(next, w, r)
-		s.Metrics.requests.WithLabelValues(route, strconv.Itoa(m.Code)).Inc()
-		s.Metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m := s.Metrics
+		m.requestsBy.get(route, strconv.Itoa(code), func() prometheus.Counter {
+			return m.requests.WithLabelValues(route, strconv.Itoa(code))
+		}).Inc()
+		m.durationBy.get(route, "", func() prometheus.Observer {
+			return m.duration.WithLabelValues(route)
+		}).Observe(time.Since(start).Seconds())
 	})
 }
+
+// statusWriter remembers the status of a response. Handlers that need more
+// than http.ResponseWriter, such as flushing, reach the connection's writer
+// through http.ResponseController, which follows Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	code int // the first status written; 0 until then
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// WriteString writes s without copying it to a byte slice where the
+// underlying writer can do the same.
+func (w *statusWriter) WriteString(s string) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return io.WriteString(w.ResponseWriter, s)
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
