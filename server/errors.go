@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -9,68 +10,97 @@ import (
 	"github.com/blobvalet/blobvalet/errs"
 )
 
-// statusOf is the one table from error kinds to HTTP statuses.
-var statusOf = map[errs.Kind]int{
-	errs.Internal:         http.StatusInternalServerError,
-	errs.Invalid:          http.StatusBadRequest,
-	errs.Unauthenticated:  http.StatusUnauthorized,
-	errs.Forbidden:        http.StatusForbidden,
-	errs.NotFound:         http.StatusNotFound,
-	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
-	errs.Conflict:         http.StatusConflict,
-	errs.TooLarge:         http.StatusRequestEntityTooLarge,
-	errs.Rejected:         http.StatusUnprocessableEntity,
-	errs.Unavailable:      http.StatusServiceUnavailable,
-	errs.BadGateway:       http.StatusBadGateway,
+// edge is the one table from error kinds to HTTP statuses and to the
+// outcome label of logs and metrics.
+var edge = map[errs.Kind]struct {
+	status  int
+	outcome string
+}{
+	errs.Internal:         {http.StatusInternalServerError, "error"},
+	errs.Invalid:          {http.StatusBadRequest, "invalid"},
+	errs.Unauthenticated:  {http.StatusUnauthorized, "unauthenticated"},
+	errs.Forbidden:        {http.StatusForbidden, "denied"},
+	errs.NotFound:         {http.StatusNotFound, "missing"},
+	errs.MethodNotAllowed: {http.StatusMethodNotAllowed, "invalid"},
+	errs.Conflict:         {http.StatusConflict, "changed"},
+	errs.TooLarge:         {http.StatusRequestEntityTooLarge, "invalid"},
+	errs.Rejected:         {http.StatusUnprocessableEntity, "rejected"},
+	errs.Unavailable:      {http.StatusServiceUnavailable, "error"},
+	errs.BadGateway:       {http.StatusBadGateway, "error"},
 }
 
-// answer is what the caller may see of an error.
-type answer struct {
+// failure is what the caller, the log and the metrics see of an error.
+type failure struct {
 	status       int
-	msg          string
+	outcome      string
+	msg          string // safe to show the caller
 	preventRetry bool
 	reset        bool
 }
 
-// answerOf maps an error to its status and public message. The message of
-// an internal error is never shown: it may hold anything.
-func answerOf(err error) answer {
-	e, ok := err.(*errs.Error)
+// failureOf maps an error to its failure: the first *errs.Error in its
+// chain decides; anything else, or a kind the table does not know, is an
+// internal error. The message of an internal error is never shown: it may
+// hold anything.
+func failureOf(err error) failure {
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		return failure{status: http.StatusInternalServerError, outcome: "error", msg: http.StatusText(http.StatusInternalServerError)}
+	}
+	entry, ok := edge[e.Kind]
 	if !ok {
-		return answer{status: http.StatusInternalServerError, msg: "internal error"}
+		entry = edge[errs.Internal]
 	}
-	a := answer{status: statusOf[e.Kind], msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset}
-	if e.Kind == errs.Internal || a.msg == "" {
-		a.msg = http.StatusText(a.status)
+	f := failure{status: entry.status, outcome: entry.outcome, msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset}
+	if e.Kind == errs.Conflict && e.PreventRetry {
+		f.outcome = "taken" // the name exists and may not be replaced
 	}
-	return a
+	if entry.status == http.StatusInternalServerError || f.msg == "" {
+		f.msg = http.StatusText(f.status)
+	}
+	return f
 }
 
-// logError logs an error once, at the edge: server faults at error level
-// with their cause, the caller's mistakes at info.
-func (s *Server) logError(r *http.Request, err error, a answer, fields ...zap.Field) {
-	fields = append(fields,
-		zap.String("request_id", RequestID(r.Context())),
-		zap.Int("status", a.status),
-		zap.Error(err),
-	)
-	if a.status >= 500 {
-		s.Logger.Error(r.URL.Path+" failed", fields...)
+// answerForm is how a route answers a failure.
+type answerForm int
+
+const (
+	// plainText: a signature request, whose failure body Fine Uploader never
+	// reads.
+	plainText answerForm = iota
+	// uploadJSON: Fine Uploader's upload-success JSON.
+	uploadJSON
+)
+
+// fail is the one error edge: it writes err's answer in the route's form,
+// logs one line (server faults at error level with their cause, a caller's
+// mistakes at info) and counts the outcome once. fields say what the
+// request was about; the log carries the request id.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, route string, err error, fields ...zap.Field) {
+	f := failureOf(err)
+	h := w.Header()
+	if f.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="blobvalet"`)
+	}
+	h["Cache-Control"] = noStore
+	switch form {
+	case uploadJSON:
+		writeJSON(w, f.status, UploadAnswer{Error: f.msg, PreventRetry: f.preventRetry, Reset: f.reset})
+	default:
+		http.Error(w, f.msg, f.status)
+	}
+	s.Metrics.count(route, f.outcome)
+	fields = append(fields, zap.String("outcome", f.outcome), zap.Int("status", f.status), zap.String("reason", errs.Clip(err.Error())))
+	if f.status >= 500 {
+		s.log(r).Error(route, fields...)
 	} else {
-		s.Logger.Info(r.URL.Path+" refused", fields...)
+		s.log(r).Info(route, fields...)
 	}
 }
 
-// textError writes an error as plain text; for Fine Uploader's signature
-// requests, whose failure bodies the client never reads.
-func (s *Server) textError(w http.ResponseWriter, r *http.Request, err error) answer {
-	a := answerOf(err)
-	if a.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="blobvalet"`)
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, a.msg, a.status)
-	return a
+// log returns the server's logger with the request's id.
+func (s *Server) log(r *http.Request) *zap.Logger {
+	return s.Logger.With(zap.String("request_id", RequestID(r.Context())))
 }
 
 // UploadAnswer is the JSON Fine Uploader reads from an upload-success
@@ -82,19 +112,9 @@ type UploadAnswer struct {
 	Reset        bool   `json:"reset,omitempty"`
 }
 
-// jsonError writes an error as Fine Uploader's JSON and logs it.
-func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error, fields ...zap.Field) {
-	a := answerOf(err)
-	s.logError(r, err, a, fields...)
-	if a.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="blobvalet"`)
-	}
-	writeJSON(w, a.status, UploadAnswer{Error: a.msg, PreventRetry: a.preventRetry, Reset: a.reset})
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = noStore
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the caller is gone if this fails
 }

@@ -152,6 +152,17 @@ func (c *labelCache[T]) get(a, b string, newMetric func() T) T {
 	return v
 }
 
+// count counts one failed (or verified) request of route with outcome: the
+// decision counter of /sas (no rule), the check counter of /success.
+func (m *Metrics) count(route, outcome string) {
+	switch route {
+	case "sas":
+		m.sasDecision(outcome, "").Inc()
+	case "success":
+		m.success.WithLabelValues(outcome).Inc()
+	}
+}
+
 // sasDecision returns the counter of signature requests with outcome
 // under rule.
 func (m *Metrics) sasDecision(outcome, rule string) prometheus.Counter {
@@ -195,7 +206,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if cr := mux.CurrentRoute(r); cr != nil && cr.GetName() != "" {
 			route = cr.GetName()
 		}
-		start := time.Now()
+		start := time.Now() //nolint:forbidigo // latency, on the wall clock
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		code := sw.code

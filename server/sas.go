@@ -148,28 +148,18 @@ func isHex(c byte) bool {
 func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	const op = "sas.issue"
 	log := make([]zap.Field, 0, 12)
-	log = append(log, zap.String("request_id", RequestID(r.Context())))
-	fail := func(outcome string, err error) {
-		a := s.textError(w, r, err)
-		s.Metrics.sasDecision(outcome, "").Inc()
-		log = append(log, zap.String("outcome", outcome), zap.Int("status", a.status), zap.String("reason", err.Error()))
-		if a.status >= 500 {
-			s.Logger.Error("sas", log...)
-		} else {
-			s.Logger.Info("sas", log...)
-		}
-	}
+	fail := func(err error) { s.fail(w, r, plainText, "sas", err, log...) }
 
 	user, err := s.Auth.Authenticate(r)
 	if err != nil {
-		fail("unauthenticated", errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
+		fail(errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
 		return
 	}
 	log = append(log, zap.String("user", user.ID))
 
 	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
 	if err != nil {
-		fail(outcomeOf(err), err)
+		fail(err)
 		return
 	}
 	log = append(log,
@@ -179,11 +169,11 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 
 	target, d, err := s.target(r.Context(), user, req)
 	if err != nil {
-		fail(outcomeOf(err), err)
+		fail(err)
 		return
 	}
 	if !d.Allow {
-		fail("denied", errs.E(op, errs.Forbidden, d.Reason))
+		fail(errs.E(op, errs.Forbidden, d.Reason))
 		return
 	}
 	log = append(log, zap.String("rule", d.Rule.Name))
@@ -193,7 +183,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 
 	perms, err := sas.PermissionsFor(req.method)
 	if err != nil {
-		fail("error", errs.Wrap(op, errs.Internal, "", err))
+		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
 	}
 	lifetime := s.Lifetime
@@ -203,7 +193,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	expiry := s.Now().Add(lifetime)
 	uri, err := s.Signer.Sign(target, perms, expiry)
 	if err != nil {
-		fail("error", errs.Wrap(op, errs.Internal, "", err))
+		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
 	}
 
@@ -211,9 +201,9 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = textPlain
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
-	io.WriteString(w, uri)
+	_, _ = io.WriteString(w, uri) // nothing to do for a caller that went away
 	s.Metrics.sasDecision("issued", d.Rule.Name).Inc()
-	s.Logger.Info("sas", append(log,
+	s.log(r).Info("sas", append(log,
 		zap.String("outcome", "issued"),
 		zap.String("permissions", perms.String()),
 		zap.Time("expiry", expiry.UTC().Truncate(time.Second)))...)
@@ -264,14 +254,4 @@ func (s *Server) target(ctx context.Context, user authz.User, req sasRequest) (b
 		return blobref.Ref{}, d, errs.Wrap(op, errs.Invalid, err.Error(), err)
 	}
 	return staged, d, nil
-}
-
-func outcomeOf(err error) string {
-	switch errs.KindOf(err) {
-	case errs.Invalid:
-		return "invalid"
-	case errs.Forbidden:
-		return "denied"
-	}
-	return "error"
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ type Server struct {
 // New builds a Server.
 func New(o Options) *Server {
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = time.Now //nolint:forbidigo // the default clock
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
@@ -124,36 +125,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cors() func(http.Handler) http.Handler {
-	// An explicit validator: gorilla/handlers allows every origin when its
-	// list is empty, and blobvalet with no cors_origins must allow none.
 	opts := []handlers.CORSOption{
-		handlers.AllowedOriginValidator(func(origin string) bool {
-			for _, o := range s.CORSOrigins {
-				if o == "*" || strings.EqualFold(o, origin) {
-					return true
-				}
-			}
-			return false
-		}),
 		handlers.AllowedMethods([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch}),
 		handlers.AllowedHeaders([]string{"Authorization", "Content-Type", "X-Requested-With", "Cache-Control", RequestIDHeader}),
 		handlers.ExposedHeaders([]string{RequestIDHeader}),
 		handlers.MaxAge(600),
 	}
-	anyOrigin := false
+	if slices.Contains(s.CORSOrigins, "*") {
+		// Any origin: the answer says "*", the same for every page, and
+		// never carries credentials (cookies).
+		return handlers.CORS(append(opts, handlers.AllowedOrigins([]string{"*"}))...)
+	}
+	// Named origins only, with credentials. An explicit validator, because
+	// gorilla/handlers allows every origin when its list is empty, and
+	// blobvalet with no cors_origins must allow none. The answer reflects
+	// the origin, so it varies by Origin: say so to every cache.
+	allowed := make(map[string]bool, len(s.CORSOrigins))
 	for _, o := range s.CORSOrigins {
-		anyOrigin = anyOrigin || o == "*"
+		allowed[strings.ToLower(o)] = true
 	}
-	// Credentials (cookies) go only to named origins, never to "*".
-	if !anyOrigin {
-		opts = append(opts, handlers.AllowCredentials())
+	cors := handlers.CORS(append(opts,
+		handlers.AllowedOriginValidator(func(origin string) bool { return allowed[strings.ToLower(origin)] }),
+		handlers.AllowCredentials(),
+	)...)
+	return func(next http.Handler) http.Handler {
+		h := cors(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Add("Vary", "Origin")
+			h.ServeHTTP(w, r)
+		})
 	}
-	return handlers.CORS(opts...)
 }
 
 func handleHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
-	w.Write([]byte("ok\n"))
+	_, _ = io.WriteString(w, "ok\n")
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -162,11 +168,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		if err := s.Ready(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("not ready: " + err.Error() + "\n"))
+			_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
 			return
 		}
 	}
-	w.Write([]byte("ready\n"))
+	_, _ = io.WriteString(w, "ready\n")
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {

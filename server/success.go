@@ -95,10 +95,11 @@ type successAnswer struct {
 // handleSuccess answers Fine Uploader's upload-success request.
 func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
-	log := []zap.Field{zap.String("request_id", RequestID(r.Context()))}
+	var log []zap.Field
+	fail := func(err error) { s.fail(w, r, uploadJSON, "success", err, log...) }
 	user, err := s.Auth.Authenticate(r)
 	if err != nil {
-		s.jsonError(w, r, errs.Wrap(op, errs.Unauthenticated, "authentication required", err), append(log, zap.String("outcome", "unauthenticated"))...)
+		fail(errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
 		return
 	}
 	log = append(log, zap.String("user", user.ID))
@@ -107,43 +108,28 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, &tooLarge) {
 		e := errs.E(op, errs.TooLarge, "request body is larger than 64 KiB")
 		e.PreventRetry = true
-		s.jsonError(w, r, e, append(log, zap.String("outcome", "invalid"))...)
+		fail(e)
 		return
 	}
 	if err != nil {
-		s.jsonError(w, r, errs.Wrap(op, errs.Invalid, "cannot read the request body", err), append(log, zap.String("outcome", "invalid"))...)
+		fail(errs.Wrap(op, errs.Invalid, "cannot read the request body", err))
 		return
 	}
 	f, err := parseSuccessForm(body, s.Resolver)
 	if err != nil {
-		s.jsonError(w, r, err, append(log, zap.String("outcome", outcomeOf(err)))...)
+		fail(err)
 		return
 	}
-	log = append(log, zap.String("container", f.blob.Container), zap.String("blob", string(f.blob.Name)), zap.String("uuid", f.uuid))
+	log = append(log, zap.String("container", f.blob.Container), zap.String("blob", string(f.blob.Name)), zap.String("uuid", errs.Clip(f.uuid)))
 	res, err := s.Success.Check(r.Context(), success.Request{
 		User: user, Blob: f.blob, UUID: f.uuid, Name: f.name, Params: f.params,
 	})
 	if err != nil {
-		outcome := "rejected"
-		switch errs.KindOf(err) {
-		case errs.Forbidden:
-			outcome = "denied"
-		case errs.NotFound:
-			outcome = "missing"
-		case errs.Conflict:
-			outcome = "changed"
-			if e := (*errs.Error)(nil); errors.As(err, &e) && e.PreventRetry {
-				outcome = "taken"
-			}
-		case errs.Unavailable, errs.BadGateway, errs.Internal:
-			outcome = "error"
-		}
-		s.Metrics.success.WithLabelValues(outcome).Inc()
-		s.jsonError(w, r, err, append(log, zap.String("outcome", outcome))...)
+		fail(err)
 		return
 	}
-	s.Metrics.success.WithLabelValues("verified").Inc()
-	s.Logger.Info("success", append(log,
+	s.Metrics.count("success", "verified")
+	s.log(r).Info("success", append(log,
 		zap.String("rule", res.Rule),
 		zap.String("outcome", "verified"),
 		zap.Int64("size", res.Size),

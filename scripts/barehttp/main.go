@@ -26,6 +26,6 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Write([]byte(body))
+		_, _ = w.Write([]byte(body))
 	})))
 }
