@@ -133,11 +133,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	port := opts.Port
-	if port == 0 {
-		var err error
-		if port, err = freePort(); err != nil {
+	port, queuePort := opts.Port, opts.QueuePort
+	if port == 0 || (opts.Queue && queuePort == 0) {
+		ports, err := freePorts(2)
+		if err != nil {
 			return nil, fmt.Errorf("azurite: find a free port: %w", err)
+		}
+		if port == 0 {
+			port = ports[0]
+		}
+		if queuePort == 0 {
+			queuePort = ports[1]
 		}
 	}
 	args := []string{
@@ -171,12 +177,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.Queue {
-		if s.queuePort = opts.QueuePort; s.queuePort == 0 {
-			if s.queuePort, err = freePort(); err != nil {
-				s.Stop()
-				return nil, fmt.Errorf("azurite: find a free port: %w", err)
-			}
-		}
+		s.queuePort = queuePort
 		qargs := append([]string{
 			"--queueHost", "127.0.0.1",
 			"--queuePort", strconv.Itoa(s.queuePort),
@@ -226,7 +227,10 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-s.queueDone():
 			return fmt.Errorf("azurite: queue service exited at start (%v); its output:\n%s", s.queue.waitErr, s.queue.out.String())
 		case <-ctx.Done():
-			return fmt.Errorf("azurite: not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.blob.out.String())
+			if !blobUp || s.queue == nil {
+				return fmt.Errorf("azurite: not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.blob.out.String())
+			}
+			return fmt.Errorf("azurite: queue service not answering on port %d after %v; its output:\n%s", s.queuePort, readyTimeout, s.queue.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if !blobUp {
@@ -339,13 +343,19 @@ func (s *Server) QueuePid() int {
 	return s.queue.cmd.Process.Pid
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		// Held open until all are chosen, so that they differ.
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // tail keeps the last few KiB written to it, to explain a failed start.
