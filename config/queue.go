@@ -17,7 +17,7 @@ func DefaultQueueEndpoint(account string) string {
 // NewQueueServiceClient returns a Queue service client at endpoint (no
 // trailing slash) with the credential of the Blob service client: the
 // active key, or Entra ID with credential azuread (which then needs the
-// Storage Queue Data Message Processor and Sender roles, or Contributor).
+// Storage Queue Data Contributor role).
 func (s *Storage) NewQueueServiceClient(endpoint string) (*azqueue.ServiceClient, error) {
 	var opts *azqueue.ClientOptions
 	if s.clientOpts != nil {
