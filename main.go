@@ -19,6 +19,7 @@ Usage:
   blobvalet serve --config FILE   run the service
   blobvalet check --config FILE   check a configuration as serve does at start (--storage: storage too)
   blobvalet sweep --config FILE   remove unverified uploads now (serve also does this)
+  blobvalet events --config FILE list|replay   show or resend webhook events given up on
   blobvalet cors  show|plan|apply manage the storage account's CORS rules
   blobvalet dev                   run everything locally on Azurite with a demo page
   blobvalet version               print the version, commit and Go version
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		return runSweep(ctx, args[1:], stdout, stderr)
+	case "events":
+		return runEvents(ctx, args[1:], stdout, stderr)
 	case "cors":
 		return runCors(ctx, args[1:], stdout, stderr)
 	case "dev":

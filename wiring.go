@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
@@ -95,6 +96,33 @@ func newServiceClient(st config.Storage, p storageParts) (*service.Client, error
 		return nil, err
 	}
 	return service.NewClientWithSharedKeyCredential(st.Endpoint+"/", cred, p.options)
+}
+
+// newQueueServiceClient returns a Queue service client at endpoint (no
+// trailing slash) with the credential of the Blob service client: the
+// active key, or Entra ID with credential azuread (which then needs the
+// Storage Queue Data Contributor role).
+func newQueueServiceClient(st config.Storage, endpoint string, p storageParts) (*azqueue.ServiceClient, error) {
+	var opts *azqueue.ClientOptions
+	if p.options != nil {
+		opts = &azqueue.ClientOptions{ClientOptions: p.options.ClientOptions}
+	}
+	if st.Credential == config.CredentialAzureAD {
+		cred := p.token
+		if cred == nil {
+			c, err := azidentity.NewDefaultAzureCredential(nil)
+			if err != nil {
+				return nil, fmt.Errorf("storage.credential azuread: %w", err)
+			}
+			cred = c
+		}
+		return azqueue.NewServiceClient(endpoint+"/", cred, opts)
+	}
+	cred, err := azqueue.NewSharedKeyCredential(st.Account, st.AccountKey())
+	if err != nil {
+		return nil, err
+	}
+	return azqueue.NewServiceClientWithSharedKeyCredential(endpoint+"/", cred, opts)
 }
 
 // sharedKeyCredential returns the credential of the active key.

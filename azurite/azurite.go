@@ -1,5 +1,5 @@
-// Package azurite runs the Azurite storage emulator's blob service, for
-// tests and for blobvalet dev. It installs a pinned Azurite from npm into
+// Package azurite runs the Azurite storage emulator's blob service, and on
+// request its queue service, for tests and for blobvalet dev. It installs a pinned Azurite from npm into
 // the user's cache directory on first use, starts it on a free loopback port,
 // waits until it answers, and stops it with its whole process group.
 package azurite
@@ -42,7 +42,8 @@ const readyTimeout = 30 * time.Second
 // free loopback port.
 type Options struct {
 	// Bin is the azurite-blob executable; "" means $AZURITE_BIN, else the
-	// pinned copy, installed on first use.
+	// pinned copy, installed on first use. The queue service runs the
+	// azurite-queue executable in the same directory.
 	Bin string
 	// DataDir keeps blobs in that directory; "" keeps them in memory.
 	DataDir string
@@ -58,18 +59,67 @@ type Options struct {
 	// HTTPClient, if set, is the transport of Client(); with HTTPS it must
 	// trust CertFile.
 	HTTPClient *http.Client
+	// Queue also starts the queue service (azurite-queue, next to Bin) on
+	// its own free loopback port; see QueueEndpoint.
+	Queue bool
+	// QueuePort is the queue service's port at 127.0.0.1; 0 picks a free one.
+	QueuePort int
 }
 
-// Server is a running Azurite blob service.
+// Server is a running Azurite blob service, with its queue service if
+// Options.Queue asked for it.
 type Server struct {
-	cmd      *exec.Cmd
-	scheme   string
-	port     int
-	client   *service.Client
-	out      *tail
-	done     chan struct{}
-	stopOnce sync.Once
-	waitErr  error
+	blob      *proc
+	queue     *proc
+	scheme    string
+	port      int
+	queuePort int
+	client    *service.Client
+	done      chan struct{}
+	stopOnce  sync.Once
+}
+
+// proc is one Azurite process, in a process group of its own.
+type proc struct {
+	cmd     *exec.Cmd
+	out     *tail
+	done    chan struct{}
+	waitErr error
+}
+
+func startProc(bin string, args []string, log io.Writer) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "AZURITE_SKIP_API_VERSION_CHECK=true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &tail{}
+	var w io.Writer = out
+	if log != nil {
+		w = io.MultiWriter(out, log)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("azurite: start %s: %w (install Node.js and npm, or set AZURITE_BIN)", bin, err)
+	}
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends the process and every process it started, and waits for it.
+func (p *proc) stop() {
+	pgid := p.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	// Children that outlived the leader.
+	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // Start starts Azurite and waits until it answers.
@@ -84,11 +134,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	port := opts.Port
-	if port == 0 {
-		var err error
-		if port, err = freePort(); err != nil {
+	port, queuePort := opts.Port, opts.QueuePort
+	if port == 0 || (opts.Queue && queuePort == 0) {
+		ports, err := freePorts(2)
+		if err != nil {
 			return nil, fmt.Errorf("azurite: find a free port: %w", err)
+		}
+		if port == 0 {
+			port = ports[0]
+		}
+		if queuePort == 0 {
+			queuePort = ports[1]
 		}
 	}
 	args := []string{
@@ -99,36 +155,46 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		"--skipApiVersionCheck",
 	}
 	scheme := "http"
+	var common []string
 	if opts.CertFile != "" {
 		scheme = "https"
-		args = append(args, "--cert", opts.CertFile, "--key", opts.KeyFile)
+		common = append(common, "--cert", opts.CertFile, "--key", opts.KeyFile)
 	}
 	if opts.OAuth {
-		args = append(args, "--oauth", "basic")
+		common = append(common, "--oauth", "basic")
 	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("azurite: data dir: %w", err)
 		}
-		args = append(args, "--location", opts.DataDir)
+		common = append(common, "--location", opts.DataDir)
 	} else {
-		args = append(args, "--inMemoryPersistence")
+		common = append(common, "--inMemoryPersistence")
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "AZURITE_SKIP_API_VERSION_CHECK=true")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &tail{}
-	var w io.Writer = out
-	if opts.Log != nil {
-		w = io.MultiWriter(out, opts.Log)
+	args = append(args, common...)
+	s := &Server{scheme: scheme, port: port, done: make(chan struct{})}
+	var err error
+	if s.blob, err = startProc(bin, args, opts.Log); err != nil {
+		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("azurite: start %s: %w (install Node.js and npm, or set AZURITE_BIN)", bin, err)
+	if opts.Queue {
+		s.queuePort = queuePort
+		qargs := append([]string{
+			"--queueHost", "127.0.0.1",
+			"--queuePort", strconv.Itoa(s.queuePort),
+			"--disableTelemetry",
+			"--skipApiVersionCheck",
+		}, common...)
+		if s.queue, err = startProc(filepath.Join(filepath.Dir(bin), "azurite-queue"), qargs, opts.Log); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
-	s := &Server{cmd: cmd, scheme: scheme, port: port, out: out, done: make(chan struct{})}
 	go func() {
-		s.waitErr = cmd.Wait()
+		<-s.blob.done
+		if s.queue != nil {
+			<-s.queue.done
+		}
 		close(s.done)
 	}()
 	cred, err := azblob.NewSharedKeyCredential(WellKnownAccount, WellKnownKey)
@@ -154,27 +220,63 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	blobUp, queueUp := false, s.queue == nil
 	for {
 		select {
-		case <-s.done:
-			return fmt.Errorf("azurite: exited at start (%w); its output:\n%s", s.waitErr, s.out.String())
+		case <-s.blob.done:
+			return fmt.Errorf("azurite: exited at start (%w); its output:\n%s", s.blob.waitErr, s.blob.out.String())
+		case <-s.queueDone():
+			return fmt.Errorf("azurite: queue service exited at start (%w); its output:\n%s", s.queue.waitErr, s.queue.out.String())
 		case <-ctx.Done():
-			return fmt.Errorf("azurite: not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.out.String())
+			if !blobUp || s.queue == nil {
+				return fmt.Errorf("azurite: not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.blob.out.String())
+			}
+			return fmt.Errorf("azurite: queue service not answering on port %d after %v; its output:\n%s", s.queuePort, readyTimeout, s.queue.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
-		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := s.client.GetProperties(rctx, nil)
-		rcancel()
-		if err == nil {
+		if !blobUp {
+			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := s.client.GetProperties(rctx, nil)
+			rcancel()
+			blobUp = err == nil
+		}
+		if !queueUp {
+			// Any HTTP answer means the queue service is listening.
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.queuePort), time.Second)
+			if err == nil {
+				c.Close()
+				queueUp = true
+			}
+		}
+		if blobUp && queueUp {
 			return nil
 		}
 	}
+}
+
+// queueDone is the queue process's done channel, or nil (never ready) when
+// there is no queue service.
+func (s *Server) queueDone() <-chan struct{} {
+	if s.queue == nil {
+		return nil
+	}
+	return s.queue.done
 }
 
 // Endpoint returns the blob service URL, http://127.0.0.1:PORT/devstoreaccount1
 // (https with a certificate).
 func (s *Server) Endpoint() string {
 	return s.scheme + "://127.0.0.1:" + strconv.Itoa(s.port) + "/" + WellKnownAccount
+}
+
+// QueueEndpoint returns the queue service URL,
+// http://127.0.0.1:PORT/devstoreaccount1 (https with a certificate), or ""
+// when Options.Queue was not set.
+func (s *Server) QueueEndpoint() string {
+	if s.queue == nil {
+		return ""
+	}
+	return s.scheme + "://127.0.0.1:" + strconv.Itoa(s.queuePort) + "/" + WellKnownAccount
 }
 
 // Port returns the port Azurite listens on.
@@ -191,7 +293,11 @@ func (s *Server) Client() *service.Client { return s.client }
 
 // ConnectionString returns a connection string for the emulator.
 func (s *Server) ConnectionString() string {
-	return "DefaultEndpointsProtocol=http;AccountName=" + WellKnownAccount + ";AccountKey=" + WellKnownKey + ";BlobEndpoint=" + s.Endpoint() + ";"
+	cs := "DefaultEndpointsProtocol=" + s.scheme + ";AccountName=" + WellKnownAccount + ";AccountKey=" + WellKnownKey + ";BlobEndpoint=" + s.Endpoint() + ";"
+	if s.queue != nil {
+		cs += "QueueEndpoint=" + s.QueueEndpoint() + ";"
+	}
+	return cs
 }
 
 // CreateContainers creates the named containers; existing ones are fine.
@@ -209,33 +315,48 @@ func (s *Server) CreateContainers(ctx context.Context, names ...string) error {
 // safe to call more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		pgid := s.cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.done
+		var wg sync.WaitGroup
+		for _, p := range []*proc{s.blob, s.queue} {
+			if p != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p.stop()
+				}()
+			}
 		}
-		// Children that outlived the leader.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		wg.Wait()
 	})
 	return nil
 }
 
-// Done is closed when the Azurite process has exited.
+// Done is closed when the Azurite processes have exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-// Pid returns the Azurite process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+// Pid returns the Azurite blob service's process id.
+func (s *Server) Pid() int { return s.blob.cmd.Process.Pid }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// QueuePid returns the queue service's process id, or 0 without one.
+func (s *Server) QueuePid() int {
+	if s.queue == nil {
+		return 0
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return s.queue.cmd.Process.Pid
+}
+
+// freePorts returns n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		// Held open until all are chosen, so that they differ.
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // tail keeps the last few KiB written to it, to explain a failed start.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 )
@@ -128,4 +130,68 @@ func TestInstallIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second Install took %v", time.Since(start))
+}
+
+// TestQueueService: with Queue set, Azurite's queue service answers the
+// azqueue SDK at QueueEndpoint with the account key, and Stop ends it with
+// the blob service.
+func TestQueueService(t *testing.T) {
+	s := azuritetest.StartWithQueue(t, "cc1")
+	qe := s.QueueEndpoint()
+	if !strings.HasPrefix(qe, "http://127.0.0.1:") || !strings.HasSuffix(qe, "/devstoreaccount1") || qe == s.Endpoint() {
+		t.Fatalf("QueueEndpoint %q (blob %q)", qe, s.Endpoint())
+	}
+	if !strings.Contains(s.ConnectionString(), "QueueEndpoint="+qe) {
+		t.Errorf("connection string %q lacks the queue endpoint", s.ConnectionString())
+	}
+	cred, err := azqueue.NewSharedKeyCredential(s.Account(), s.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := azqueue.NewServiceClientWithSharedKeyCredential(qe+"/", cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := svc.CreateQueue(ctx, "events-q1", nil); err != nil {
+		t.Fatal(err)
+	}
+	q := svc.NewQueueClient("events-q1")
+	if _, err := q.EnqueueMessage(ctx, "aGVsbG8=", nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := q.DequeueMessage(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Messages) != 1 || *resp.Messages[0].MessageText != "aGVsbG8=" {
+		t.Fatalf("dequeued %+v", resp.Messages)
+	}
+	upload(t, s, "cc1", "b", "blob still works")
+
+	pids := []int{s.Pid(), s.QueuePid()}
+	addr := strings.TrimSuffix(strings.TrimPrefix(qe, "http://"), "/"+s.Account())
+	s.Stop()
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("processes still running after Stop")
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(-pid, 0); err == nil {
+			t.Errorf("process group %d still has processes", pid)
+		}
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("queue port %s still open", addr)
+	}
+}
+
+// TestNoQueueByDefault: without Queue, there is no queue endpoint.
+func TestNoQueueByDefault(t *testing.T) {
+	s := azuritetest.Start(t)
+	if s.QueueEndpoint() != "" || s.QueuePid() != 0 || strings.Contains(s.ConnectionString(), "QueueEndpoint") {
+		t.Fatalf("queue endpoint %q, pid %d without Options.Queue", s.QueueEndpoint(), s.QueuePid())
+	}
 }

@@ -46,8 +46,21 @@ func Require(t testing.TB) {
 // it when the test ends.
 func Start(t testing.TB, containers ...string) *azurite.Server {
 	t.Helper()
+	return StartOptions(t, azurite.Options{}, containers...)
+}
+
+// StartWithQueue is Start with the queue service too: see
+// azurite.Server.QueueEndpoint.
+func StartWithQueue(t testing.TB, containers ...string) *azurite.Server {
+	t.Helper()
+	return StartOptions(t, azurite.Options{Queue: true}, containers...)
+}
+
+// StartOptions is Start with the given options.
+func StartOptions(t testing.TB, opts azurite.Options, containers ...string) *azurite.Server {
+	t.Helper()
 	SkipShort(t)
-	s, err := azurite.Start(context.Background(), azurite.Options{})
+	s, err := azurite.Start(context.Background(), opts)
 	if errors.Is(err, azurite.ErrNoNPM) && os.Getenv("CI") != "true" {
 		t.Skipf("Azurite is not available: %v", err)
 	}

@@ -1,0 +1,91 @@
+package events
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	in := envelope{ID: "ev1", Target: "photos", Body: json.RawMessage(`{"id":"ev1","blob":"a b.jpg"}`)}
+	text, err := encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base64.StdEncoding.DecodeString(text); err != nil {
+		t.Fatalf("message is not base64: %v", err)
+	}
+	out, err := decode(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || out.Target != in.Target || string(out.Body) != string(in.Body) || out.V != 1 {
+		t.Fatalf("decoded %+v, want %+v", out, in)
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	for _, text := range []string{
+		"not base64!",
+		base64.StdEncoding.EncodeToString([]byte("not json")),
+		base64.StdEncoding.EncodeToString([]byte(`{"v":2,"id":"x","body":{}}`)),
+		base64.StdEncoding.EncodeToString([]byte(`{"v":1,"body":{}}`)),
+		base64.StdEncoding.EncodeToString([]byte(`{"v":1,"id":"x"}`)),
+	} {
+		if _, err := decode(text); err == nil {
+			t.Errorf("decode(%q) accepted", text)
+		}
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	body := `{"x":"` + strings.Repeat("a", 48<<10) + `"}`
+	_, err := encode(envelope{ID: "big", Body: json.RawMessage(body)})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err %v, want ErrTooLarge", err)
+	}
+	if _, err := encode(envelope{ID: "fits", Body: json.RawMessage(body[:40<<10] + `"}`)}); err != nil {
+		t.Fatalf("a 40 KiB body: %v", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	top := Backoff{Base: time.Second, Max: time.Minute, Rand: func() float64 { return 0 }}
+	bottom := top
+	bottom.Rand = func() float64 { return 0.999999 }
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 32 * time.Second, 7: time.Minute, 100: time.Minute} {
+		if got := top.Delay(n); got != want {
+			t.Errorf("Delay(%d) without jitter = %v, want %v", n, got, want)
+		}
+		if got := bottom.Delay(n); got < want/2 || got > want/2+time.Millisecond {
+			t.Errorf("Delay(%d) with most jitter = %v, want about %v", n, got, want/2)
+		}
+	}
+	for n := 1; n <= 12; n++ {
+		if d := DefaultBackoff(n); d < 5*time.Second || d > 15*time.Minute {
+			t.Errorf("DefaultBackoff(%d) = %v", n, d)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int32{-time.Second: 0, 0: 0, time.Millisecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, 30 * 24 * time.Hour: 7 * 24 * 3600} {
+		if got := seconds(d); got != want {
+			t.Errorf("seconds(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"blobvalet-events": true, "abc": true, "ab": false, "Events": false, "a--b": false,
+		"-ab": false, "ab-": false, strings.Repeat("a", 58): true, strings.Repeat("a", 59): false,
+	} {
+		if err := CheckName(name); (err == nil) != ok {
+			t.Errorf("CheckName(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/events"
+)
+
+const eventsUsage = `usage: blobvalet events --config FILE [--queue NAME] [--queue-endpoint URL] list [--json]
+       blobvalet events --config FILE [--queue NAME] [--queue-endpoint URL] replay (--all | ID...)
+
+list shows the webhook events that were given up on (the dead-letter queue);
+replay sends them again: they go back to the events queue, where serve's
+delivery takes them with a fresh count of attempts.`
+
+// defaultEventsQueue is the events queue's name when none is configured.
+const defaultEventsQueue = "blobvalet-events"
+
+// eventsTimeout bounds one events command.
+const eventsTimeout = 2 * time.Minute
+
+// runEvents lists or replays dead-lettered webhook events.
+func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, eventsUsage); fs.PrintDefaults() }
+	path := fs.String("config", "", "configuration file (YAML), as for serve")
+	queue := fs.String("queue", defaultEventsQueue, "the events queue; dead letters are in NAME"+events.DeadLetterSuffix)
+	endpoint := fs.String("queue-endpoint", "", "Queue service URL (default https://ACCOUNT.queue.core.windows.net)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if *path == "" || len(rest) == 0 {
+		fmt.Fprintln(stderr, eventsUsage)
+		return 2
+	}
+	cmd, rest := rest[0], rest[1:]
+	sub := flag.NewFlagSet("events "+cmd, flag.ContinueOnError)
+	sub.SetOutput(stderr)
+	asJSON := sub.Bool("json", false, "list: one JSON object a line, with the event's body")
+	all := sub.Bool("all", false, "replay: every dead letter")
+	if err := sub.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ids := sub.Args()
+	switch {
+	case cmd == "list" && !*all && len(ids) == 0:
+	case cmd == "replay" && !*asJSON && (*all != (len(ids) > 0)):
+	default:
+		fmt.Fprintln(stderr, eventsUsage)
+		return 2
+	}
+	if err := events.CheckName(*queue); err != nil {
+		fmt.Fprintf(stderr, "blobvalet: --queue: %v\n", err)
+		return 2
+	}
+
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
+		return 1
+	}
+	if *endpoint == "" {
+		*endpoint = config.DefaultQueueEndpoint(cfg.Storage.Account)
+	}
+	svc, err := newQueueServiceClient(cfg.Storage, strings.TrimSuffix(*endpoint, "/"), storageParts{})
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: queue client: %v\n", err)
+		return 1
+	}
+	queues, err := events.NewQueues(svc, *queue)
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
+	defer cancel()
+	if err := queues.Check(ctx, cfg.Storage.Account); err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %s\n", errs.FirstLine(err))
+		return 1
+	}
+	if cmd == "list" {
+		return listDeadLetters(ctx, queues, *asJSON, stdout, stderr)
+	}
+	moved, err := queues.Replay(ctx, ids...)
+	for _, id := range moved {
+		fmt.Fprintf(stdout, "replayed %s\n", id)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %s\n", errs.FirstLine(err))
+		return 1
+	}
+	if len(moved) == 0 {
+		fmt.Fprintln(stdout, "no dead letters")
+	}
+	return 0
+}
+
+func listDeadLetters(ctx context.Context, queues *events.Queues, asJSON bool, stdout, stderr io.Writer) int {
+	dead, err := queues.List(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "blobvalet: %s\n", errs.FirstLine(err))
+		return 1
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, d := range dead {
+			if err := enc.Encode(d); err != nil {
+				fmt.Fprintf(stderr, "blobvalet events list: %v\n", err)
+				return 1
+			}
+		}
+		return 0
+	}
+	if len(dead) == 0 {
+		fmt.Fprintln(stdout, "no dead letters")
+		return 0
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tTARGET\tATTEMPTS\tDEAD AT\tLAST ERROR")
+	for _, d := range dead {
+		target := d.Target
+		if target == "" {
+			target = "(webhook)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", d.ID, target, d.Attempts, d.DeadAt.UTC().Format(time.RFC3339), d.Error)
+	}
+	w.Flush()
+	return 0
+}
