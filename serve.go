@@ -28,6 +28,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
@@ -253,6 +254,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, log *zap.Logger, ext
 		Success:     newChecker(cfg, client, signer, area, log),
 		Extra:       extra,
 		Metrics:     metrics,
+		Limits:      limits.New(limits.OptionsFrom(cfg.Limits), time.Now, log.Named("limits")),
 	})
 	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
 	return &generation{srv: srv, sweeper: sweeper, cfg: cfg}, nil

@@ -56,6 +56,8 @@ type Config struct {
 	Webhook *Webhook `yaml:"webhook"`
 	// Staging is where uploads wait until they are verified.
 	Staging Staging `yaml:"staging"`
+	// Limits caps how often each user and client address may ask.
+	Limits Limits `yaml:"limits"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -489,6 +491,7 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.policy = c.compileRules(&p, getenv)
 	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
+	c.Limits.complete(&p)
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())

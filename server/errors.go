@@ -22,6 +22,7 @@ var statusOf = map[errs.Kind]int{
 	errs.Rejected:         http.StatusUnprocessableEntity,
 	errs.Unavailable:      http.StatusServiceUnavailable,
 	errs.BadGateway:       http.StatusBadGateway,
+	errs.TooManyRequests:  http.StatusTooManyRequests,
 }
 
 // answer is what the caller may see of an error.
@@ -49,6 +50,9 @@ func answerOf(err error) answer {
 // logError logs an error once, at the edge: server faults at error level
 // with their cause, the caller's mistakes at info.
 func (s *Server) logError(r *http.Request, err error, a answer, fields ...zap.Field) {
+	if errs.IsQuiet(err) {
+		return
+	}
 	fields = append(fields,
 		zap.String("request_id", RequestID(r.Context())),
 		zap.Int("status", a.status),

@@ -12,6 +12,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 )
 
@@ -62,14 +63,14 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		log = append(log, zap.String("outcome", outcome), zap.Int("status", a.status), zap.String("reason", err.Error()))
 		if a.status >= 500 {
 			s.Logger.Error("sas", log...)
-		} else {
+		} else if !errs.IsQuiet(err) {
 			s.Logger.Info("sas", log...)
 		}
 	}
 
-	user, err := s.Auth.Authenticate(r)
+	user, err := s.authenticate(w, r, op, limits.SAS)
 	if err != nil {
-		fail("unauthenticated", errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
+		fail(outcomeOf(err), err)
 		return
 	}
 	log = append(log, zap.String("user", user.ID))
@@ -169,6 +170,10 @@ func outcomeOf(err error) string {
 		return "invalid"
 	case errs.Forbidden:
 		return "denied"
+	case errs.Unauthenticated:
+		return "unauthenticated"
+	case errs.TooManyRequests:
+		return "limited"
 	}
 	return "error"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -96,9 +97,9 @@ type successAnswer struct {
 func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
 	log := []zap.Field{zap.String("request_id", RequestID(r.Context()))}
-	user, err := s.Auth.Authenticate(r)
+	user, err := s.authenticate(w, r, op, limits.Success)
 	if err != nil {
-		s.jsonError(w, r, errs.Wrap(op, errs.Unauthenticated, "authentication required", err), append(log, zap.String("outcome", "unauthenticated"))...)
+		s.jsonError(w, r, err, append(log, zap.String("outcome", outcomeOf(err)))...)
 		return
 	}
 	log = append(log, zap.String("user", user.ID))
