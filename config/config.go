@@ -58,6 +58,8 @@ type Config struct {
 	Staging Staging `yaml:"staging"`
 	// Limits caps how often each user and client address may ask.
 	Limits Limits `yaml:"limits"`
+	// TLS, if set, makes blobvalet serve HTTPS.
+	TLS *TLS `yaml:"tls"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -492,6 +494,9 @@ func (c *Config) complete(getenv func(string) string) error {
 	c.policy = c.compileRules(&p, getenv)
 	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
 	c.Limits.complete(&p)
+	if c.TLS != nil {
+		c.TLS.complete(&p)
+	}
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())
