@@ -1,16 +1,10 @@
 package tlsconfig
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,77 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blobvalet/blobvalet/tlsconfig/tlstest"
 )
 
 var epoch = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-
-// ca is a test certificate authority.
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newCA(t *testing.T) *ca {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "blobvalet test CA"},
-		NotBefore:             epoch.Add(-24 * time.Hour),
-		NotAfter:              epoch.Add(365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &ca{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a certificate for 127.0.0.1 with the given serial and
-// validity, and its key, to certFile and keyFile.
-func (c *ca) issue(t *testing.T, certFile, keyFile string, serial int64, notBefore, notAfter time.Time) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kd)
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // serve serves HTTPS with c on a loopback port and returns its address.
 func serve(t *testing.T, c *Certificate) string {
@@ -131,20 +59,20 @@ func files(t *testing.T) (certFile, keyFile string) {
 }
 
 func TestServesTLS(t *testing.T) {
-	authority := newCA(t)
+	authority := tlstest.NewCA(t, epoch)
 	certFile, keyFile := files(t)
-	authority.issue(t, certFile, keyFile, 100, epoch.Add(-time.Hour), epoch.Add(90*24*time.Hour))
+	authority.Issue(t, certFile, keyFile, 100, epoch.Add(-time.Hour), epoch.Add(90*24*time.Hour))
 	c, err := Load(certFile, keyFile, func() time.Time { return epoch })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, serve(t, c), authority.pool); got != 100 {
+	if got := servedSerial(t, serve(t, c), authority.Pool); got != 100 {
 		t.Errorf("served serial %d, want 100", got)
 	}
 }
 
 func TestRefusedAtLoad(t *testing.T) {
-	authority := newCA(t)
+	authority := tlstest.NewCA(t, epoch)
 	now := func() time.Time { return epoch }
 	t.Run("missing", func(t *testing.T) {
 		certFile, keyFile := files(t)
@@ -154,20 +82,20 @@ func TestRefusedAtLoad(t *testing.T) {
 	t.Run("key of another certificate", func(t *testing.T) {
 		certFile, keyFile := files(t)
 		otherCert, otherKey := files(t)
-		authority.issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(time.Hour))
-		authority.issue(t, otherCert, otherKey, 2, epoch.Add(-time.Hour), epoch.Add(time.Hour))
+		authority.Issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(time.Hour))
+		authority.Issue(t, otherCert, otherKey, 2, epoch.Add(-time.Hour), epoch.Add(time.Hour))
 		_, err := Load(certFile, otherKey, now)
 		wantErr(t, err, "private key does not match public key")
 	})
 	t.Run("expired", func(t *testing.T) {
 		certFile, keyFile := files(t)
-		authority.issue(t, certFile, keyFile, 1, epoch.Add(-48*time.Hour), epoch.Add(-24*time.Hour))
+		authority.Issue(t, certFile, keyFile, 1, epoch.Add(-48*time.Hour), epoch.Add(-24*time.Hour))
 		_, err := Load(certFile, keyFile, now)
 		wantErr(t, err, "tls: certificate "+certFile+" expired on 2029-12-31T12:00:00Z: renew it")
 	})
 	t.Run("not yet valid", func(t *testing.T) {
 		certFile, keyFile := files(t)
-		authority.issue(t, certFile, keyFile, 1, epoch.Add(time.Hour), epoch.Add(48*time.Hour))
+		authority.Issue(t, certFile, keyFile, 1, epoch.Add(time.Hour), epoch.Add(48*time.Hour))
 		_, err := Load(certFile, keyFile, now)
 		wantErr(t, err, "is valid only from 2030-01-01T13:00:00Z")
 	})
@@ -188,39 +116,39 @@ func wantErr(t *testing.T, err error, want string) {
 }
 
 func TestRotation(t *testing.T) {
-	authority := newCA(t)
+	authority := tlstest.NewCA(t, epoch)
 	certFile, keyFile := files(t)
-	authority.issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(24*time.Hour))
+	authority.Issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(24*time.Hour))
 	c, err := Load(certFile, keyFile, func() time.Time { return epoch })
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serve(t, c)
-	if got := servedSerial(t, addr, authority.pool); got != 1 {
+	if got := servedSerial(t, addr, authority.Pool); got != 1 {
 		t.Fatalf("served serial %d, want 1", got)
 	}
 
-	authority.issue(t, certFile, keyFile, 2, epoch.Add(-time.Hour), epoch.Add(90*24*time.Hour))
-	if got := servedSerial(t, addr, authority.pool); got != 1 {
+	authority.Issue(t, certFile, keyFile, 2, epoch.Add(-time.Hour), epoch.Add(90*24*time.Hour))
+	if got := servedSerial(t, addr, authority.Pool); got != 1 {
 		t.Errorf("served serial %d before the reload, want 1", got)
 	}
 	if err := c.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, addr, authority.pool); got != 2 {
+	if got := servedSerial(t, addr, authority.Pool); got != 2 {
 		t.Errorf("served serial %d after the reload, want 2", got)
 	}
 
 	// A bad pair on reload (here the new certificate with the old key, as
 	// when one file is replaced before the other) keeps the current one.
 	spareCert, spareKey := files(t)
-	authority.issue(t, spareCert, spareKey, 3, epoch.Add(-time.Hour), epoch.Add(time.Hour))
+	authority.Issue(t, spareCert, spareKey, 3, epoch.Add(-time.Hour), epoch.Add(time.Hour))
 	data, _ := os.ReadFile(spareCert)
 	os.WriteFile(certFile, data, 0o600)
 	if err := c.Reload(); err == nil || !strings.Contains(err.Error(), "private key does not match public key") {
 		t.Errorf("reload of a mismatched pair: %v", err)
 	}
-	if got := servedSerial(t, addr, authority.pool); got != 2 {
+	if got := servedSerial(t, addr, authority.Pool); got != 2 {
 		t.Errorf("served serial %d after a failed reload, want 2", got)
 	}
 	if got := c.Leaf().SerialNumber.Int64(); got != 2 {
@@ -229,16 +157,16 @@ func TestRotation(t *testing.T) {
 }
 
 func TestOldTLSRefused(t *testing.T) {
-	authority := newCA(t)
+	authority := tlstest.NewCA(t, epoch)
 	certFile, keyFile := files(t)
-	authority.issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(time.Hour))
+	authority.Issue(t, certFile, keyFile, 1, epoch.Add(-time.Hour), epoch.Add(time.Hour))
 	c, err := Load(certFile, keyFile, func() time.Time { return epoch })
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serve(t, c)
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: authority.pool, MinVersion: v, MaxVersion: v, Time: func() time.Time { return epoch }})
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: authority.Pool, MinVersion: v, MaxVersion: v, Time: func() time.Time { return epoch }})
 		if err == nil {
 			conn.Close()
 			t.Errorf("%s client accepted", tls.VersionName(v))
@@ -248,7 +176,7 @@ func TestOldTLSRefused(t *testing.T) {
 			t.Errorf("%s client: %v, want a protocol version alert", tls.VersionName(v), err)
 		}
 	}
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: authority.pool, MaxVersion: tls.VersionTLS12, Time: func() time.Time { return epoch }})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: authority.Pool, MaxVersion: tls.VersionTLS12, Time: func() time.Time { return epoch }})
 	if err != nil {
 		t.Fatalf("TLS 1.2 client: %v", err)
 	}
