@@ -449,6 +449,27 @@ func TestDemoScreenshot(t *testing.T) {
 	p.choose(writeFile(t, "sunset.png", testPNG(t)), writeFile(t, "notes.txt", []byte("hello")), writeFile(t, "page.jpg", []byte("<html><script></script></html>")))
 	p.waitJS(`window.demoEvents.filter(e => e.type === "complete" || e.type === "failed").length === 3`)
 	p.waitJS(`Array.from(document.querySelectorAll('img.qq-thumbnail-selector')).every(i => i.complete)`)
+	// The rejected file's card shows the whole message, clear of its close
+	// button.
+	var card struct {
+		Text              string
+		Clipped, Overlaps bool
+	}
+	p.run(chromedp.Evaluate(`(() => {
+		const li = document.querySelector('li.qq-upload-fail');
+		const status = li.querySelector('.qq-upload-status-text');
+		const range = document.createRange();
+		range.selectNodeContents(status);
+		const text = range.getBoundingClientRect(), x = li.querySelector('.qq-upload-cancel').getBoundingClientRect();
+		return {
+			text: status.textContent,
+			clipped: status.scrollHeight > status.clientHeight || status.scrollWidth > status.clientWidth || text.bottom > li.getBoundingClientRect().bottom,
+			overlaps: Array.from(range.getClientRects()).some(r => r.left < x.right && r.right > x.left && r.top < x.bottom && r.bottom > x.top),
+		};
+	})()`, &card))
+	if !strings.Contains(card.Text, "not an allowed type") || card.Clipped || card.Overlaps {
+		t.Errorf("rejected card: %+v; want the whole message, clear of the close button", card)
+	}
 	var shot []byte
 	p.run(chromedp.CaptureScreenshot(&shot))
 	if len(shot) == 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/tlsconfig"
 )
 
 // runCheck checks a configuration as serve does at start, without serving:
@@ -41,6 +42,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := newLogger(cfg.Log, io.Discard); err != nil {
 		fmt.Fprintf(stderr, "blobvalet: config %s: log: %v\n", *path, err)
 		return 1
+	}
+	if cfg.TLS != nil {
+		if _, err := tlsconfig.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, time.Now); err != nil {
+			fmt.Fprintf(stderr, "blobvalet: config %s: %v\n", *path, err)
+			return 1
+		}
 	}
 	fmt.Fprintf(stdout, "config ok: %s\n", *path)
 	printSummary(stdout, cfg)

@@ -74,7 +74,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "blobvalet dev: --listen %s is not a loopback address: the demo page hands its users' tokens to anyone who can reach it. Use 127.0.0.1:PORT, or add --expose if that is what you want.\n", *listen)
 		return 2
 	}
-	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite and fine-uploader from npm)…")
+	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite, fine-uploader and uppy from npm)…")
 	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr, expose: *expose})
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet dev: %v\n", err)
@@ -114,17 +114,17 @@ func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (pick another with --listen): %w", o.listen, err)
 	}
-	fuDir, err := web.InstallVendor(ctx)
+	vendor, err := web.InstallVendor(ctx, o.log)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("install fine-uploader and uppy: %w", err)
 	}
-	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir})
+	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir, Progress: o.log})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	env, err := setUpDev(ctx, az, ln, fuDir, o)
+	env, err := setUpDev(ctx, az, ln, vendor, o)
 	if err != nil {
 		ln.Close()
 		az.Stop()
@@ -133,7 +133,7 @@ func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
 	return env, nil
 }
 
-func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, fuDir string, o devOptions) (*devEnv, error) {
+func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, vendor web.Vendor, o devOptions) (*devEnv, error) {
 	if err := az.CreateContainers(ctx, "uploads", "shared", "incoming"); err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ log: {format: console}
 		ContainerURL: az.Endpoint() + "/uploads",
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
-	srv, err := newServer(ctx, cfg, log, web.Routes(demo, fuDir), nil)
+	srv, err := newServer(ctx, cfg, log, web.Routes(demo, vendor), nil)
 	if err != nil {
 		return nil, err
 	}

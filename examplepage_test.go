@@ -33,11 +33,11 @@ func TestExamplePageUpload(t *testing.T) {
 	az := azuritetest.Start(t, "uploads", "incoming")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	vendorDir, err := web.InstallVendor(ctx)
+	vendor, err := web.InstallVendor(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fuDir := filepath.Join(vendorDir, web.FineUploader, "node_modules", "fine-uploader", "azure.fine-uploader")
+	fuDir := filepath.Join(vendor[web.FineUploader], "azure.fine-uploader")
 
 	html, err := os.ReadFile("examples/page/index.html")
 	if err != nil {

@@ -19,7 +19,7 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc := zapcore.NewJSONEncoder(ec)
 	if c.Format == "console" {
-		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		ec.EncodeLevel = levelEncoder(w)
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil

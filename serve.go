@@ -60,6 +60,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", zap.String("listen", cfg.Listen), zap.Error(err))
 		return 1
 	}
+	plain := ln
+	ln, reloadCert, err := secureListener(ln, cfg, log)
+	if err != nil {
+		plain.Close()
+		log.Error("blobvalet cannot start", zap.Error(err))
+		return 1
+	}
 	rl, err := newReloader(ctx, *path, cfg, log)
 	if err != nil {
 		ln.Close()
@@ -76,7 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				return
 			case <-hup:
 				_ = rl.reload(ctx) // it logs what it did
-
+				reloadCert()
 			}
 		}
 	}()

@@ -15,12 +15,14 @@ import (
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/success"
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // The parts that serve wires together, and what they must satisfy.
@@ -31,6 +33,16 @@ var (
 	_ server.Stager         = staging.Area{}
 	_ server.SuccessChecker = (*success.Checker)(nil)
 )
+
+// limitsOptions turns the limits section into the limiter's options.
+func limitsOptions(c config.Limits) limits.Options {
+	b := func(r config.RateLimit) limits.Bucket { return limits.Bucket{Rate: rate.Limit(r.Rate), Burst: r.Burst} }
+	return limits.Options{
+		Routes:          map[limits.Route]limits.Bucket{limits.SAS: b(c.SAS), limits.Success: b(c.Success)},
+		Unauthenticated: b(c.Unauthenticated),
+		TrustedProxies:  c.Proxies(),
+	}
+}
 
 // authnOptions turns the auth section into authn's options.
 func authnOptions(a config.Auth) authn.Options {
@@ -179,6 +191,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		Success:     newChecker(cfg, client, signer, area, log),
 		Extra:       extra,
 		Metrics:     metrics,
+		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
 	})
 	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
 	return &generation{srv: srv, sweeper: sweeper, cfg: cfg}, nil

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -51,6 +52,9 @@ type Options struct {
 	Port int
 	// Log receives Azurite's own output; nil discards it.
 	Log io.Writer
+	// Progress is told of a first-run install, what and how long; nil
+	// says nothing.
+	Progress io.Writer
 	// CertFile and KeyFile, both PEM, serve HTTPS instead of HTTP.
 	CertFile, KeyFile string
 	// OAuth accepts bearer tokens ("--oauth basic": checked for form,
@@ -130,7 +134,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if bin == "" {
 		var err error
-		if bin, err = Install(ctx); err != nil {
+		if bin, err = Install(ctx, opts.Progress); err != nil {
 			return nil, err
 		}
 	}
@@ -400,9 +404,9 @@ func CacheDir() (string, error) {
 }
 
 // Install makes sure the pinned Azurite is installed and returns the path of
-// its azurite-blob executable.
-func Install(ctx context.Context) (string, error) {
-	dir, err := NPMInstall(ctx, "azurite@"+Version)
+// its azurite-blob executable. progress, if not nil, is told of an install.
+func Install(ctx context.Context, progress io.Writer) (string, error) {
+	dir, err := NPMInstall(ctx, "azurite@"+Version, progress)
 	if err != nil {
 		return "", err
 	}
@@ -412,19 +416,32 @@ func Install(ctx context.Context) (string, error) {
 // NPMInstall installs one npm package spec ("name@version") into its own
 // directory under CacheDir, once, and returns that directory. Concurrent
 // callers, also in other processes, wait for one install: it goes into a
-// temporary directory that is renamed into place when complete.
-func NPMInstall(ctx context.Context, spec string) (string, error) {
+// temporary directory that is renamed into place when complete. An install
+// takes from seconds to a minute: progress, if not nil, is told what is
+// installed where, then how long it took and how large it is.
+func NPMInstall(ctx context.Context, spec string, progress io.Writer) (dir string, err error) {
 	base, err := CacheDir()
 	if err != nil {
 		return "", fmt.Errorf("npm install %s: cache dir: %w", spec, err)
 	}
-	dir := filepath.Join(base, "npm", spec)
+	dir = filepath.Join(base, "npm", spec)
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir, nil
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		return "", ErrNoNPM
+	}
+	if progress != nil {
+		start := time.Now()
+		fmt.Fprintf(progress, "installing %s from npm into %s … ", spec, homeRelative(filepath.Dir(dir)))
+		defer func() {
+			if err != nil {
+				fmt.Fprintln(progress, "failed")
+				return
+			}
+			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), formatMiB(treeSize(dir)))
+		}()
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
@@ -451,4 +468,36 @@ func NPMInstall(ctx context.Context, spec string) (string, error) {
 		return "", fmt.Errorf("npm install %s: %w", spec, err)
 	}
 	return dir, nil
+}
+
+// homeRelative writes a path under the home directory as ~/….
+func homeRelative(path string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
+		return filepath.Join("~", rel)
+	}
+	return path
+}
+
+// treeSize is the size of the files under dir, in bytes, as far as it can
+// be read: it is only reported.
+func treeSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// formatMiB formats a size in MiB with one decimal.
+func formatMiB(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
 }

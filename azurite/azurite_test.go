@@ -117,12 +117,12 @@ func TestInstallIsIdempotent(t *testing.T) {
 	if os.Getenv("AZURITE_BIN") != "" {
 		t.Skip("AZURITE_BIN is set: Install is not used")
 	}
-	a, err := azurite.Install(context.Background())
+	a, err := azurite.Install(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	b, err := azurite.Install(context.Background())
+	b, err := azurite.Install(context.Background(), nil)
 	if err != nil || a != b {
 		t.Fatalf("second Install = %q, %v; first %q", b, err, a)
 	}

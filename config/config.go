@@ -48,6 +48,10 @@ type Config struct {
 	Webhook *Webhook `yaml:"webhook"`
 	// Staging is where uploads wait until they are verified.
 	Staging Staging `yaml:"staging"`
+	// Limits caps how often each user and client address may ask.
+	Limits Limits `yaml:"limits"`
+	// TLS, if set, makes blobvalet serve HTTPS.
+	TLS *TLS `yaml:"tls"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -172,6 +176,10 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.policy = c.compileRules(&p, getenv)
 	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
+	c.Limits.complete(&p)
+	if c.TLS != nil {
+		c.TLS.complete(&p)
+	}
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())

@@ -24,6 +24,7 @@ const (
 	Rejected                     // an upload broke a rule's constraint (422)
 	Unavailable                  // a dependency is down; retrying may help (503)
 	BadGateway                   // a downstream receiver failed; retrying may help (502)
+	TooManyRequests              // the caller is over its rate limit; retry later (429)
 )
 
 var kindNames = [...]string{
@@ -38,6 +39,7 @@ var kindNames = [...]string{
 	Rejected:         "rejected",
 	Unavailable:      "unavailable",
 	BadGateway:       "bad gateway",
+	TooManyRequests:  "too many requests",
 }
 
 func (k Kind) String() string {
@@ -61,6 +63,9 @@ type Error struct {
 	PreventRetry bool
 	// Reset tells Fine Uploader to upload the whole file again on retry.
 	Reset bool
+	// Quiet keeps the error out of the log: it is one of many alike,
+	// logged by sample and counted in a summary.
+	Quiet bool
 }
 
 // E builds an Error.
@@ -93,4 +98,10 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Internal
+}
+
+// IsQuiet reports whether err is an *Error to be kept out of the log.
+func IsQuiet(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Quiet
 }

@@ -27,6 +27,7 @@ var edge = map[errs.Kind]struct {
 	errs.Rejected:         {http.StatusUnprocessableEntity, "rejected"},
 	errs.Unavailable:      {http.StatusServiceUnavailable, "error"},
 	errs.BadGateway:       {http.StatusBadGateway, "error"},
+	errs.TooManyRequests:  {http.StatusTooManyRequests, "limited"},
 }
 
 // failure is what the caller, the log and the metrics see of an error.
@@ -74,7 +75,7 @@ const (
 
 // fail is the one error edge: it writes err's answer in the route's form,
 // logs one line (server faults at error level with their cause, a caller's
-// mistakes at info) and counts the outcome once. fields say what the
+// mistakes at info, except those marked quiet) and counts the outcome once. fields say what the
 // request was about; the log carries the request id.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, route string, err error, fields ...zap.Field) {
 	f := failureOf(err)
@@ -90,6 +91,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 		http.Error(w, f.msg, f.status)
 	}
 	s.Metrics.count(route, f.outcome)
+	if errs.IsQuiet(err) {
+		return // one of many failed sign-ins from one address: the limiter logs a sample
+	}
 	fields = append(fields, zap.String("outcome", f.outcome), zap.Int("status", f.status), zap.String("reason", errs.Clip(err.Error())))
 	if f.status >= 500 {
 		s.log(r).Error(route, fields...)

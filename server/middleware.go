@@ -184,7 +184,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"route"}),
 		sas: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_sas_decisions_total",
-			Help: "Signature requests by outcome (issued, denied, unauthenticated, invalid, error) and rule.",
+			Help: "Signature requests by outcome (issued, denied, unauthenticated, limited, invalid, error) and rule.",
 		}, []string{"outcome", "rule"}),
 		success: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_uploads_checked_total",

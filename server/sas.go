@@ -14,6 +14,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 )
 
@@ -150,9 +151,9 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	log := make([]zap.Field, 0, 12)
 	fail := func(err error) { s.fail(w, r, plainText, "sas", err, log...) }
 
-	user, err := s.Auth.Authenticate(r)
+	user, err := s.authenticate(w, r, op, limits.SAS)
 	if err != nil {
-		fail(errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
+		fail(err)
 		return
 	}
 	log = append(log, zap.String("user", user.ID))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/web/client"
 )
@@ -45,7 +46,7 @@ type Stager interface {
 }
 
 // Options are the parts a Server is built from. All but Ready, Now,
-// Metrics, Success and Extra are required.
+// Metrics, Success, Extra and Limits are required.
 type Options struct {
 	Logger   *zap.Logger
 	Auth     Authenticator
@@ -68,6 +69,8 @@ type Options struct {
 	Success SuccessChecker
 	// Extra registers further routes on the router, such as the demo page.
 	Extra func(r *mux.Router)
+	// Limits keeps callers to their request rates; nil means no limits.
+	Limits *limits.Limiter
 }
 
 // Server answers Fine Uploader's requests.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -97,9 +98,9 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
 	var log []zap.Field
 	fail := func(err error) { s.fail(w, r, uploadJSON, "success", err, log...) }
-	user, err := s.Auth.Authenticate(r)
+	user, err := s.authenticate(w, r, op, limits.Success)
 	if err != nil {
-		fail(errs.Wrap(op, errs.Unauthenticated, "authentication required", err))
+		fail(err)
 		return
 	}
 	log = append(log, zap.String("user", user.ID))

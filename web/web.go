@@ -9,7 +9,9 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -29,34 +31,53 @@ const (
 //go:embed static
 var static embed.FS
 
-// vendored are the files the page takes from each npm package: the URL
-// path they are served under, and their directory in the installed package.
-var vendored = []struct{ spec, url, dir, check string }{
-	{FineUploader, "/vendor/fine-uploader/", "node_modules/fine-uploader/azure.fine-uploader", "azure.fine-uploader.min.js"},
+// Environment variables naming installed package directories (the ones
+// holding each package's package.json), used instead of installing from
+// npm, for machines without the network.
+const (
+	FineUploaderDirEnv = "BLOBVALET_FINE_UPLOADER_DIR"
+	UppyDirEnv         = "BLOBVALET_UPPY_DIR"
+)
+
+// vendored are the files the page takes from each npm package: the
+// variable that may name an installed copy, the URL path the files are
+// served under, the package's name, the files' directory in the package,
+// and one file that must be there.
+var vendored = []struct{ spec, env, url, name, dir, check string }{
+	{FineUploader, FineUploaderDirEnv, "/vendor/fine-uploader/", "fine-uploader", "azure.fine-uploader", "azure.fine-uploader.min.js"},
 	// Uppy's ES module bundle, which an import map names as @uppy/core.
-	{Uppy, "/vendor/uppy/", "node_modules/uppy/dist", "uppy.min.mjs"},
+	{Uppy, UppyDirEnv, "/vendor/uppy/", "uppy", "dist", "uppy.min.mjs"},
 }
 
-// InstallVendor installs the pinned fine-uploader and uppy from npm into the
-// cache, once each, and returns the directory that holds both installs, for
-// Routes.
-func InstallVendor(ctx context.Context) (string, error) {
-	root := ""
+// Vendor maps each package spec (FineUploader, Uppy) to the directory of
+// the installed package, the one holding its package.json.
+type Vendor map[string]string
+
+// InstallVendor finds fine-uploader and uppy for Routes: in the directories
+// named by FineUploaderDirEnv and UppyDirEnv if set, otherwise installed
+// from npm into the cache, once each. progress, if not nil, is told of an
+// install.
+func InstallVendor(ctx context.Context, progress io.Writer) (Vendor, error) {
+	found := Vendor{}
 	for _, v := range vendored {
-		dir, err := azurite.NPMInstall(ctx, v.spec)
-		if err != nil {
-			return "", err
+		dir := os.Getenv(v.env)
+		source := "the directory in " + v.env
+		if dir == "" {
+			installed, err := azurite.NPMInstall(ctx, v.spec, progress)
+			if errors.Is(err, azurite.ErrNoNPM) {
+				return nil, fmt.Errorf("npm not found: install Node.js 20+ and npm, or set %s to the directory of an installed %s package", v.env, v.spec)
+			}
+			if err != nil {
+				return nil, err
+			}
+			dir, source = filepath.Join(installed, "node_modules", v.name), "npm package "+v.spec
 		}
 		if _, err := os.Stat(filepath.Join(dir, v.dir, v.check)); err != nil {
-			return "", fmt.Errorf("npm package %s: %w", v.spec, err)
+			return nil, fmt.Errorf("%s: %s has no %s: want the directory of an installed %s package, the one holding its package.json", source, dir, filepath.Join(v.dir, v.check), v.name)
 		}
-		if root == "" {
-			root = filepath.Dir(dir)
-		} else if filepath.Dir(dir) != root {
-			return "", fmt.Errorf("npm packages installed into %s and %s, not one directory", root, filepath.Dir(dir))
-		}
+		found[v.spec] = dir
 	}
-	return root, nil
+	return found, nil
 }
 
 // User is a demo user the page can act as.
@@ -74,8 +95,8 @@ type Demo struct {
 }
 
 // Routes returns a function that registers the page, its settings and the
-// Fine Uploader and Uppy files in vendorDir (from InstallVendor).
-func Routes(demo Demo, vendorDir string) func(*mux.Router) {
+// Fine Uploader and Uppy files (from InstallVendor).
+func Routes(demo Demo, vendor Vendor) func(*mux.Router) {
 	return func(r *mux.Router) {
 		sub, _ := fs.Sub(static, "static")
 		files := http.FileServer(http.FS(sub))
@@ -87,7 +108,7 @@ func Routes(demo Demo, vendorDir string) func(*mux.Router) {
 			_ = json.NewEncoder(w).Encode(demo) // the page is gone if this fails
 		}).Methods(http.MethodGet).Name("demo-settings")
 		for _, v := range vendored {
-			dir := filepath.Join(vendorDir, v.spec, v.dir)
+			dir := filepath.Join(vendor[v.spec], v.dir)
 			r.PathPrefix(v.url).Handler(http.StripPrefix(v.url, http.FileServer(http.Dir(dir)))).
 				Methods(http.MethodGet, http.MethodHead).Name("vendor")
 		}

@@ -33,7 +33,7 @@ func Require(t testing.TB) {
 	if os.Getenv("AZURITE_BIN") != "" {
 		return
 	}
-	_, err := azurite.Install(context.Background())
+	_, err := azurite.Install(context.Background(), nil)
 	if errors.Is(err, azurite.ErrNoNPM) && os.Getenv("CI") != "true" {
 		t.Skipf("Azurite is not available: %v", err)
 	}
