@@ -156,7 +156,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	log = append(log, zap.String("user", user.ID))
+	log = append(log, zap.String("user", errs.Clip(user.ID)))
 
 	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
 	if err != nil {

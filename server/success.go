@@ -103,7 +103,7 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	log = append(log, zap.String("user", user.ID))
+	log = append(log, zap.String("user", errs.Clip(user.ID)))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSuccessBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
