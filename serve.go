@@ -23,7 +23,7 @@ import (
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
-	writeTimeout      = 30 * time.Second
+	writeTimeout      = config.ServerWriteTimeout
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 15 * time.Second
 	startCheckTimeout = 15 * time.Second
