@@ -88,6 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}()
 	go rl.sweep(ctx)
+	go rl.deliver(ctx)
 	if err := serveOn(ctx, rl, ln, log); err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return 1
