@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -94,6 +96,37 @@ type storageParts struct {
 	options *service.ClientOptions
 }
 
+// Storage retries for serve. Each try is cut after storageTryTimeout(budget)
+// (also the wait for response headers), so that a hung connection costs one
+// try, not the request; two retries at most, soon after, so that a request
+// whose first try hangs still has a retry inside its budget.
+const (
+	storageMaxRetries    = 2
+	storageRetryDelay    = 200 * time.Millisecond
+	storageMaxRetryDelay = time.Second
+)
+
+// storageTryTimeout is two fifths of the success budget, at least a second:
+// 8 s of the default 20 s.
+func storageTryTimeout(budget time.Duration) time.Duration {
+	return max(time.Second, budget*2/5)
+}
+
+// storageClientOptions are serve's options for the Blob and Queue service
+// clients, tuned to the upload-success budget.
+func storageClientOptions(budget time.Duration) policy.ClientOptions {
+	try := storageTryTimeout(budget)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = try
+	return policy.ClientOptions{
+		Retry: policy.RetryOptions{
+			MaxRetries: storageMaxRetries, TryTimeout: try,
+			RetryDelay: storageRetryDelay, MaxRetryDelay: storageMaxRetryDelay,
+		},
+		Transport: &http.Client{Transport: t},
+	}
+}
+
 // newServiceClient returns a Blob service client that uses the active key,
 // or Entra ID with credential azuread.
 func newServiceClient(st config.Storage, p storageParts) (*service.Client, error) {
@@ -161,6 +194,9 @@ type generation struct {
 // newGeneration checks storage and assembles the server and the sweeper.
 func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generation, error) {
 	log, extra, metrics, sweepMetrics := p.log, p.extra, p.metrics, p.sweepMetrics
+	if p.storage.options == nil {
+		p.storage.options = &service.ClientOptions{ClientOptions: storageClientOptions(cfg.Success.Timeout.Duration())}
+	}
 	client, err := newServiceClient(cfg.Storage, p.storage)
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -213,6 +249,9 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		Extra:       extra,
 		Metrics:     metrics,
 		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
+
+		SuccessTimeout:     cfg.Success.Timeout.Duration(),
+		SuccessMaxInFlight: cfg.Success.MaxInFlight,
 	})
 	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
 	return &generation{srv: srv, sweeper: sweeper, cfg: cfg, deliverer: deliverer}, nil
