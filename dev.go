@@ -15,6 +15,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/web"
 )
 
@@ -119,7 +120,7 @@ func startDev(ctx context.Context, o devOptions) (*devEnv, error) {
 		ln.Close()
 		return nil, fmt.Errorf("install fine-uploader and uppy: %w", err)
 	}
-	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir, Progress: o.log})
+	az, err := azurite.Start(ctx, azurite.Options{DataDir: o.dataDir, Progress: o.log, Queue: true})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -145,7 +146,7 @@ func setUpDev(ctx context.Context, az *azurite.Server, ln net.Listener, vendor w
 	secrets := map[string]string{"DEV_STORAGE_KEY": az.Key(), "DEV_ALICE_TOKEN": env.Tokens["alice"], "DEV_BOB_TOKEN": env.Tokens["bob"]}
 	yaml := fmt.Sprintf(`
 listen: %q
-storage: {account: %s, endpoint: %q, key_env: DEV_STORAGE_KEY}
+storage: {account: %s, endpoint: %q, queue_endpoint: %q, key_env: DEV_STORAGE_KEY}
 staging: {container: incoming}
 cors_origins: [%q]
 auth:
@@ -153,12 +154,15 @@ auth:
     - {user: alice, token_env: DEV_ALICE_TOKEN, groups: [staff]}
     - {user: bob, token_env: DEV_BOB_TOKEN}
 log: {format: console}
-`, ln.Addr().String(), az.Account(), az.Endpoint(), url) + devRules
+`, ln.Addr().String(), az.Account(), az.Endpoint(), az.QueueEndpoint(), url) + devRules
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return secrets[k] })
 	if err != nil {
 		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
 	env.Cfg = cfg
+	if err := ensureEventQueues(ctx, cfg); err != nil {
+		return nil, err
+	}
 	log, err := newLogger(cfg.Log, o.log)
 	if err != nil {
 		return nil, err
@@ -182,6 +186,27 @@ log: {format: console}
 		env.done <- err
 	}()
 	return env, nil
+}
+
+// ensureEventQueues creates the events queue and its dead-letter queue on
+// Azurite, so that a webhook added to the demo's configuration finds them.
+func ensureEventQueues(ctx context.Context, cfg *config.Config) error {
+	svc, err := newQueueServiceClient(cfg.Storage, cfg.Storage.QueueEndpoint, storageParts{})
+	if err != nil {
+		return err
+	}
+	name := config.DefaultEventsQueue
+	if ev := cfg.Events(); ev != nil {
+		name = ev.Queue
+	}
+	queues, err := events.NewQueues(svc, name)
+	if err != nil {
+		return err
+	}
+	if err := queues.Ensure(ctx); err != nil {
+		return fmt.Errorf("events queues: %w", err)
+	}
+	return nil
 }
 
 // isLoopbackAddr reports whether a listen address is on loopback only.

@@ -23,9 +23,6 @@ list shows the webhook events that were given up on (the dead-letter queue);
 replay sends them again: they go back to the events queue, where serve's
 delivery takes them with a fresh count of attempts.`
 
-// defaultEventsQueue is the events queue's name when none is configured.
-const defaultEventsQueue = "blobvalet-events"
-
 // eventsTimeout bounds one events command.
 const eventsTimeout = 2 * time.Minute
 
@@ -35,8 +32,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, eventsUsage); fs.PrintDefaults() }
 	path := fs.String("config", "", "configuration file (YAML), as for serve")
-	queue := fs.String("queue", defaultEventsQueue, "the events queue; dead letters are in NAME"+events.DeadLetterSuffix)
-	endpoint := fs.String("queue-endpoint", "", "Queue service URL (default https://ACCOUNT.queue.core.windows.net)")
+	queue := fs.String("queue", "", "the events queue; dead letters are in NAME"+events.DeadLetterSuffix+" (default: webhook.queue of the configuration, else "+config.DefaultEventsQueue+")")
+	endpoint := fs.String("queue-endpoint", "", "Queue service URL (default: storage.queue_endpoint of the configuration, else https://ACCOUNT.queue.core.windows.net)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,9 +64,11 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, eventsUsage)
 		return 2
 	}
-	if err := events.CheckName(*queue); err != nil {
-		fmt.Fprintf(stderr, "blobvalet: --queue: %v\n", err)
-		return 2
+	if *queue != "" {
+		if err := events.CheckName(*queue); err != nil {
+			fmt.Fprintf(stderr, "blobvalet: --queue: %v\n", err)
+			return 2
+		}
 	}
 
 	cfg, err := config.Load(*path)
@@ -77,8 +76,14 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
 		return 1
 	}
+	if *queue == "" {
+		*queue = config.DefaultEventsQueue
+		if ev := cfg.Events(); ev != nil {
+			*queue = ev.Queue
+		}
+	}
 	if *endpoint == "" {
-		*endpoint = config.DefaultQueueEndpoint(cfg.Storage.Account)
+		*endpoint = cfg.Storage.QueueEndpoint // the account's default unless configured
 	}
 	svc, err := newQueueServiceClient(cfg.Storage, strings.TrimSuffix(*endpoint, "/"), storageParts{})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ type reloader struct {
 	log          *zap.Logger
 	metrics      *server.Metrics
 	sweepMetrics *staging.Metrics
+	deliveries   delivery
 	mu           sync.Mutex // one reload at a time
 	listen       string
 	current      atomic.Pointer[generation]
@@ -34,7 +36,8 @@ func newReloader(ctx context.Context, path string, cfg *config.Config, log *zap.
 		return nil, err
 	}
 	rl := &reloader{path: path, log: log, metrics: metrics, sweepMetrics: staging.NewMetrics(metrics.Registry()), listen: cfg.Listen}
-	g, err := newGeneration(ctx, cfg, parts{log: log, metrics: rl.metrics, sweepMetrics: rl.sweepMetrics})
+	rl.deliveries = newDelivery(events.NewMetrics(metrics.Registry()))
+	g, err := newGeneration(ctx, cfg, parts{log: log, metrics: rl.metrics, sweepMetrics: rl.sweepMetrics, eventsMetrics: rl.deliveries.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -67,8 +70,9 @@ func (rl *reloader) reload(ctx context.Context) error {
 	cfg, err := config.Load(rl.path)
 	if err == nil {
 		var g *generation
-		if g, err = newGeneration(ctx, cfg, parts{log: rl.log, metrics: rl.metrics, sweepMetrics: rl.sweepMetrics}); err == nil {
+		if g, err = newGeneration(ctx, cfg, parts{log: rl.log, metrics: rl.metrics, sweepMetrics: rl.sweepMetrics, eventsMetrics: rl.deliveries.metrics}); err == nil {
 			old := rl.current.Swap(g)
+			rl.deliveries.handOver()
 			old.srv.Close()
 			if cfg.Listen != rl.listen {
 				rl.log.Warn("listen changed in the configuration; it takes effect on restart", zap.String("listen", rl.listen), zap.String("configured", cfg.Listen))

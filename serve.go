@@ -23,7 +23,7 @@ import (
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
-	writeTimeout      = 30 * time.Second
+	writeTimeout      = config.ServerWriteTimeout
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 15 * time.Second
 	startCheckTimeout = 15 * time.Second
@@ -88,6 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}()
 	go rl.sweep(ctx)
+	go rl.deliver(ctx)
 	if err := serveOn(ctx, rl, ln, log); err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return 1

@@ -181,7 +181,7 @@ func TestSuccessRoundTrips(t *testing.T) {
 	s.srv = server.New(server.Options{
 		Logger: zap.NewNop(), Auth: s.srv.Auth, Policy: s.cfg.Policy(), Resolver: s.cfg.Resolver(),
 		Signer: s.srv.Signer, Lifetime: s.srv.Lifetime, Staging: area,
-		Success: newChecker(s.cfg, client, s.srv.Signer, area, zap.NewNop()),
+		Success: newChecker(s.cfg, client, s.srv.Signer, area, nil, zap.NewNop()),
 	})
 	name := "users/alice/small.png"
 	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)

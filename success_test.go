@@ -156,12 +156,32 @@ type receiver struct {
 	down   bool
 	events []success.Event
 	bad    int
+	failed int // deliveries answered 503 while down
+}
+
+func (rc *receiver) setDown(down bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.down = down
+}
+
+func (rc *receiver) received() []success.Event {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]success.Event(nil), rc.events...)
+}
+
+func (rc *receiver) badSignatures() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.bad
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.down {
+		rc.failed++
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
@@ -177,58 +197,55 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// TestSuccessWebhook: through serve's wiring, a verified upload's event is
+// stored in the events queue before /success answers, and the deliverer
+// posts it, signed. With the receiver down, /success still answers success
+// (the event waits in the queue) and the event arrives once the receiver is
+// back; a repeat stores the same event id again.
 func TestSuccessWebhook(t *testing.T) {
 	rc := &receiver{}
 	hook := httptest.NewServer(rc)
 	defer hook.Close()
-	s := newStackWith(t, "", "webhook: {url: "+hook.URL+", secret_env: TEST_WEBHOOK_SECRET, timeout: 2s}\n")
+	s := newQueueStack(t, "", "webhook: {url: "+hook.URL+", secret_env: TEST_WEBHOOK_SECRET, timeout: 2s}\n")
 
 	name := "users/alice/hooked.png"
 	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
-	if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
+	code, ans := s.reportSuccess(t, aliceToken, "uploads", name)
+	if code != 200 {
 		t.Fatalf("answer %d %v", code, ans)
 	}
-	rc.mu.Lock()
-	if len(rc.events) != 1 || rc.bad != 0 {
-		t.Fatalf("%d events, %d badly signed", len(rc.events), rc.bad)
-	}
-	ev := rc.events[0]
-	rc.mu.Unlock()
+	waitFor(t, "the event delivered", func() bool { return len(rc.received()) == 1 })
+	ev := rc.received()[0]
 	props, _ := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
-	if ev.User != "alice" || ev.Container != "uploads" || ev.Blob != name || ev.UUID != "6f1b-uuid" || ev.Name != "orig.png" || !strings.HasPrefix(ev.ID, "evt_") ||
+	if ev.ID != ans["eventId"] || ev.User != "alice" || ev.Container != "uploads" || ev.Blob != name || ev.UUID != "6f1b-uuid" || ev.Name != "orig.png" || !strings.HasPrefix(ev.ID, "evt_") ||
 		ev.Size != int64(len(pngBytes)) || ev.ContentType != "image/png" || ev.Params["album"] != "summer" || ev.VerifiedAt == "" || ev.ETag != string(*props.ETag) {
 		t.Errorf("event %+v (blob etag %s)", ev, *props.ETag)
 	}
 
 	name = "users/alice/later.png"
 	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
-	rc.mu.Lock()
-	rc.down = true
-	rc.mu.Unlock()
-	code, ans := s.reportSuccess(t, aliceToken, "uploads", name)
-	if code != 502 || ans["preventRetry"] != nil || ans["success"] != false {
-		t.Fatalf("with the receiver down: %d %v, want a retryable 502", code, ans)
+	rc.setDown(true)
+	code, ans = s.reportSuccess(t, aliceToken, "uploads", name)
+	if code != 200 {
+		t.Fatalf("with the receiver down: %d %v, want 200: the event waits in the queue", code, ans)
 	}
-	rc.mu.Lock()
-	rc.down = false
-	rc.mu.Unlock()
-	if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
-		t.Fatalf("retry after recovery: %d %v", code, ans)
+	waitFor(t, "a failed delivery", func() bool { return s.counter(t, "blobvalet_events_retried_total") >= 1 })
+	rc.setDown(false)
+	waitFor(t, "the event delivered after the receiver came back", func() bool { return len(rc.received()) == 2 })
+	if got := rc.received()[1]; got.Blob != name || got.ID != ans["eventId"] || got.ID == ev.ID {
+		t.Fatalf("second event %+v, answer %v", got, ans)
 	}
-	rc.mu.Lock()
-	if len(rc.events) != 2 || rc.events[1].Blob != name || rc.events[1].ID == rc.events[0].ID {
-		t.Fatalf("events after the retry: %+v", rc.events)
-	}
-	rc.mu.Unlock()
-	// And once more: the upload is promoted; the event is sent again with
+	// And once more: the upload is promoted; the event is stored again with
 	// the same id, for the receiver to drop.
-	if code, ans := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 {
-		t.Fatalf("repeat: %d %v", code, ans)
+	if code, again := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 || again["eventId"] != ans["eventId"] {
+		t.Fatalf("repeat: %d %v", code, again)
 	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.events) != 3 || rc.events[2].ID != rc.events[1].ID {
-		t.Fatalf("events after a repeat: %+v", rc.events)
+	waitFor(t, "the repeat's event delivered", func() bool { return len(rc.received()) == 3 })
+	if got := rc.received(); got[2].ID != got[1].ID {
+		t.Fatalf("events after a repeat: %+v", got)
+	}
+	if rc.badSignatures() != 0 {
+		t.Fatalf("%d badly signed deliveries", rc.badSignatures())
 	}
 }
 
@@ -249,7 +266,7 @@ func TestSuccessPromotesOnlyWhatWasChecked(t *testing.T) {
 	s := newStack(t, "")
 	name := "users/alice/race.png"
 	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
-	checker := newChecker(s.cfg, s.az.Client(), s.srv.Signer, s.srv.Staging.(staging.Area), zap.NewNop())
+	checker := newChecker(s.cfg, s.az.Client(), s.srv.Signer, s.srv.Staging.(staging.Area), nil, zap.NewNop())
 	checker.Store = replacingStore{AzureStore: checker.Store.(success.AzureStore), replace: func() {
 		s.uploadAsBrowser(t, aliceToken, "uploads", name, "text/html", []byte("<html><script>alert(1)</script></html>"))
 	}}

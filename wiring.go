@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -15,6 +17,7 @@ import (
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
@@ -32,6 +35,7 @@ var (
 	_ server.Signer         = (*sas.DelegationSigner)(nil)
 	_ server.Stager         = staging.Area{}
 	_ server.SuccessChecker = (*success.Checker)(nil)
+	_ success.Outbox        = (*events.Outbox)(nil)
 )
 
 // limitsOptions turns the limits section into the limiter's options.
@@ -78,7 +82,10 @@ type parts struct {
 	extra        func(*mux.Router) // further routes, such as the demo page
 	metrics      *server.Metrics   // nil makes new ones
 	sweepMetrics *staging.Metrics  // nil counts nothing
-	storage      storageParts
+	// eventsMetrics count stored and delivered webhook events; nil counts
+	// nothing.
+	eventsMetrics *events.Metrics
+	storage       storageParts
 }
 
 // storageParts replace the defaults the storage clients are built with:
@@ -87,6 +94,37 @@ type parts struct {
 type storageParts struct {
 	token   azcore.TokenCredential
 	options *service.ClientOptions
+}
+
+// Storage retries for serve. Each try is cut after storageTryTimeout(budget)
+// (also the wait for response headers), so that a hung connection costs one
+// try, not the request; two retries at most, soon after, so that a request
+// whose first try hangs still has a retry inside its budget.
+const (
+	storageMaxRetries    = 2
+	storageRetryDelay    = 200 * time.Millisecond
+	storageMaxRetryDelay = time.Second
+)
+
+// storageTryTimeout is two fifths of the success budget, at least a second:
+// 8 s of the default 20 s.
+func storageTryTimeout(budget time.Duration) time.Duration {
+	return max(time.Second, budget*2/5)
+}
+
+// storageClientOptions are serve's options for the Blob and Queue service
+// clients, tuned to the upload-success budget.
+func storageClientOptions(budget time.Duration) policy.ClientOptions {
+	try := storageTryTimeout(budget)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = try
+	return policy.ClientOptions{
+		Retry: policy.RetryOptions{
+			MaxRetries: storageMaxRetries, TryTimeout: try,
+			RetryDelay: storageRetryDelay, MaxRetryDelay: storageMaxRetryDelay,
+		},
+		Transport: &http.Client{Transport: t},
+	}
 }
 
 // newServiceClient returns a Blob service client that uses the active key,
@@ -142,17 +180,23 @@ func sharedKeyCredential(st config.Storage) (*azblob.SharedKeyCredential, error)
 	return azblob.NewSharedKeyCredential(st.Account, st.AccountKey())
 }
 
-// generation is what one configuration runs: the HTTP server and the
-// staging sweeper.
+// generation is what one configuration runs: the HTTP server, the
+// staging sweeper and the delivery of webhook events.
 type generation struct {
 	srv     *server.Server
 	sweeper *staging.Sweeper
 	cfg     *config.Config
+	// deliverer posts the events waiting in the queue to this
+	// configuration's webhooks; nil when none is configured.
+	deliverer *events.Deliverer
 }
 
 // newGeneration checks storage and assembles the server and the sweeper.
 func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generation, error) {
 	log, extra, metrics, sweepMetrics := p.log, p.extra, p.metrics, p.sweepMetrics
+	if p.storage.options == nil {
+		p.storage.options = &service.ClientOptions{ClientOptions: storageClientOptions(cfg.Success.Timeout.Duration())}
+	}
 	client, err := newServiceClient(cfg.Storage, p.storage)
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -162,6 +206,19 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 	defer cancel()
 	if err := checkStorage(cctx, client, cfg.Storage, containers, cfg.Staging.Container); err != nil {
 		return nil, err
+	}
+	var outbox success.Outbox
+	var deliverer *events.Deliverer
+	if ev := cfg.Events(); ev != nil {
+		queues, err := eventQueues(cctx, cfg.Storage, ev, p.storage)
+		if err != nil {
+			return nil, err
+		}
+		outbox = &events.Outbox{Queue: queues.Main, Metrics: p.eventsMetrics}
+		deliverer = &events.Deliverer{
+			Queues: queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
+			Log: log.Named("events"), Metrics: p.eventsMetrics,
+		}
 	}
 	auth, err := authn.New(ctx, authnOptions(cfg.Auth))
 	if err != nil {
@@ -188,13 +245,54 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		Staging:     area,
 		CORSOrigins: cfg.CORSOrigins,
 		Ready:       ready,
-		Success:     newChecker(cfg, client, signer, area, log),
+		Success:     newChecker(cfg, client, signer, area, outbox, log),
 		Extra:       extra,
 		Metrics:     metrics,
 		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
+
+		SuccessTimeout:     cfg.Success.Timeout.Duration(),
+		SuccessMaxInFlight: cfg.Success.MaxInFlight,
 	})
 	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
-	return &generation{srv: srv, sweeper: sweeper, cfg: cfg}, nil
+	return &generation{srv: srv, sweeper: sweeper, cfg: cfg, deliverer: deliverer}, nil
+}
+
+// eventQueues returns the events queue and its dead-letter queue, once
+// both are found in the storage account.
+func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p storageParts) (*events.Queues, error) {
+	svc, err := newQueueServiceClient(st, ev.Endpoint, p)
+	if err != nil {
+		return nil, fmt.Errorf("queue client: %w", err)
+	}
+	queues, err := events.NewQueues(svc, ev.Queue)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.queue: %w", err)
+	}
+	if err := queues.Check(ctx, st.Account); err != nil {
+		return nil, fmt.Errorf("webhook events: %s", errs.FirstLine(err))
+	}
+	return queues, nil
+}
+
+// webhookTargets maps an event's target to its webhook in cfg: a rule's
+// own, by the rule's name, or the global one for "". The secret comes from
+// the configuration at each attempt and never enters the queue.
+func webhookTargets(cfg *config.Config) func(string) (events.Target, bool) {
+	return func(target string) (events.Target, bool) {
+		w := cfg.Webhook
+		if target != "" {
+			w = nil
+			for _, r := range cfg.Rules {
+				if r.Name == target {
+					w = r.Webhook
+				}
+			}
+		}
+		if w == nil {
+			return events.Target{}, false
+		}
+		return events.Target{URL: w.URL, Secret: w.Secret(), Timeout: w.Timeout.Duration()}, true
+	}
 }
 
 // newSigner returns the SAS signer for the configured credential, and the
@@ -226,21 +324,16 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) 
 const promotionReadLifetime = time.Hour
 
 // newChecker assembles the upload-success check from the configuration.
-// Each compiled rule carries its thumbnail and webhook to the checker.
-func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, log *zap.Logger) *success.Checker {
-	notifier := func(w *config.Webhook) *success.Notifier {
-		if w == nil {
-			return nil
-		}
-		return &success.Notifier{URL: w.URL, Secret: w.Secret(), Timeout: w.Timeout.Duration(), Now: time.Now}
-	}
+// Each compiled rule carries its thumbnail, and whether it has a webhook of
+// its own, to the checker; events are stored in outbox (nil: none).
+func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, outbox success.Outbox, log *zap.Logger) *success.Checker {
 	readURL := func(ref blobref.Ref, expiry time.Time) (string, error) {
 		return signer.Sign(ref, sas.Permissions{Read: true}, expiry)
 	}
 	actions := map[*authz.Rule]success.Actions{}
 	for i, rule := range cfg.Policy().Rules() {
 		r := cfg.Rules[i] // the policy's rules are the file's, in order
-		a := success.Actions{Notifier: notifier(r.Webhook)}
+		a := success.Actions{Webhook: r.Webhook != nil}
 		switch r.Thumbnail {
 		case "none":
 			a.Thumbnail.None = true
@@ -254,12 +347,13 @@ func newChecker(cfg *config.Config, client *service.Client, signer server.Signer
 		Store: success.AzureStore{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
 			return readURL(ref, time.Now().Add(promotionReadLifetime))
 		}},
-		Policy:   cfg.Policy(),
-		Staging:  area,
-		Actions:  actions,
-		Notifier: notifier(cfg.Webhook),
-		ReadURL:  readURL,
-		Now:      time.Now,
-		Log:      log,
+		Policy:        cfg.Policy(),
+		Staging:       area,
+		Actions:       actions,
+		Outbox:        outbox,
+		GlobalWebhook: cfg.Webhook != nil,
+		ReadURL:       readURL,
+		Now:           time.Now,
+		Log:           log,
 	}
 }

@@ -52,6 +52,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// TLS, if set, makes blobvalet serve HTTPS.
 	TLS *TLS `yaml:"tls"`
+	// Success bounds the upload-success check.
+	Success Success `yaml:"success"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -175,8 +177,10 @@ func (c *Config) complete(getenv func(string) string) error {
 		c.Webhook.complete(&p, "webhook", getenv)
 	}
 	c.policy = c.compileRules(&p, getenv)
+	c.completeEvents(&p)
 	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
 	c.Limits.complete(&p)
+	c.Success.complete(&p)
 	if c.TLS != nil {
 		c.TLS.complete(&p)
 	}

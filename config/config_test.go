@@ -110,6 +110,14 @@ func TestErrors(t *testing.T) {
 		{"http webhook", minimal + "webhook: {url: \"http://hooks.example.com/x\", secret_env: ALICE_TOKEN}\n", "webhook.url: \"http://hooks.example.com/x\" uses http"},
 		{"http rule webhook", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"http://10.0.0.1/x\", secret_env: ALICE_TOKEN}", 1), "rules[0].webhook.url: \"http://10.0.0.1/x\" uses http"},
 		{"bad log level", minimal + "log: {level: loud}\n", "log.level"},
+		{"bad queue name", minimal + "webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN, queue: Events_Q}\n", "webhook.queue: queue name \"Events_Q\""},
+		{"queue name too long for its dead letters", minimal + "webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN, queue: " + strings.Repeat("q", 60) + "}\n", "webhook.queue: queue name"},
+		{"negative attempts", minimal + "webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN, max_attempts: -1}\n", "webhook.max_attempts: want between 1 and 100"},
+		{"rule webhook with a queue", strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN, queue: mine}", 1), "rules[0].webhook: queue and max_attempts are set once"},
+		{"http queue endpoint", strings.Replace(minimal, "key_env:", "queue_endpoint: \"http://queues.example.com/a\", key_env:", 1), "storage.queue_endpoint: \"http://queues.example.com/a\" uses http"},
+		{"success timeout past the write timeout", minimal + "success: {timeout: 30s}\n", "success.timeout: want between 1s and 25s (the server's write timeout, 30s, less 5s to write the answer), got 30s"},
+		{"success timeout too short", minimal + "success: {timeout: 10ms}\n", "success.timeout: want between 1s and 25s"},
+		{"negative max in flight", minimal + "success: {max_in_flight: -3}\n", "success.max_in_flight: want between 1 and 10000"},
 	}
 	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
 	for _, tt := range tests {
@@ -281,4 +289,42 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEventsAndSuccessDefaults: with a webhook, events wait in the default
+// queue of the account's Queue service; without any, there is no queue.
+// The success budget has its defaults.
+func TestEventsAndSuccessDefaults(t *testing.T) {
+	getenv := env(map[string]string{"BLOBVALET_STORAGE_KEY": testKey, "ALICE_TOKEN": "alice-token-0123456789"})
+	cfg, err := Parse([]byte(minimal), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Events(); e != nil {
+		t.Errorf("no webhook, yet events %+v", e)
+	}
+	if s := cfg.Success; time.Duration(s.Timeout) != 20*time.Second || s.MaxInFlight != 64 {
+		t.Errorf("success %+v", s)
+	}
+	if got := cfg.Storage.QueueEndpoint; got != "https://devstoreaccount1.queue.core.windows.net" {
+		t.Errorf("queue endpoint %q", got)
+	}
+	rule := strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}", 1)
+	cfg, err = Parse([]byte(strings.Replace(rule, "key_env:", "queue_endpoint: \"http://127.0.0.1:10001/devstoreaccount1/\", key_env:", 1)), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Events(); e == nil || e.Queue != "blobvalet-events" || e.MaxAttempts != 10 || e.Endpoint != "http://127.0.0.1:10001/devstoreaccount1" {
+		t.Errorf("a rule's webhook: events %+v", e)
+	}
+	cfg, err = Parse([]byte(minimal+"webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN, queue: uploads-events, max_attempts: 3}\nsuccess: {timeout: 25s, max_in_flight: 5}\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Events(); e == nil || e.Queue != "uploads-events" || e.MaxAttempts != 3 {
+		t.Errorf("events %+v", e)
+	}
+	if s := cfg.Success; time.Duration(s.Timeout) != 25*time.Second || s.MaxInFlight != 5 {
+		t.Errorf("success %+v", s)
+	}
 }

@@ -13,6 +13,10 @@ type Storage struct {
 	// Endpoint is the Blob service URL: https://ACCOUNT.blob.core.windows.net,
 	// or http://127.0.0.1:10000/devstoreaccount1 for Azurite.
 	Endpoint string `yaml:"endpoint"`
+	// QueueEndpoint is the Queue service URL, where webhook events wait:
+	// https://ACCOUNT.queue.core.windows.net (the default), or
+	// http://127.0.0.1:10001/devstoreaccount1 for Azurite.
+	QueueEndpoint string `yaml:"queue_endpoint"`
 	// KeyEnv names the environment variable holding the shared key.
 	KeyEnv string `yaml:"key_env"`
 	// KeyFile names a file holding the shared key.
@@ -66,6 +70,7 @@ func (s *Storage) complete(p *problems, getenv func(string) string) {
 			p.add("storage.endpoint", "%v", err)
 		}
 	}
+	s.completeQueueEndpoint(p)
 	if s.EmulatorCompat != nil {
 		p.add("storage.emulator_compat", "no longer exists: uploads are staged and overwrite: false is enforced when blobvalet promotes them, on Azure and Azurite alike; remove this line")
 	}

@@ -15,6 +15,13 @@ type Webhook struct {
 	SecretFile string `yaml:"secret_file"`
 	// Timeout bounds one delivery. Default 5s, at most 30s.
 	Timeout Duration `yaml:"timeout"`
+	// Queue is the events queue in the storage account, where events wait
+	// until the webhook takes them; its dead letters are in QUEUE-dead.
+	// Global webhook only; default blobvalet-events.
+	Queue string `yaml:"queue"`
+	// MaxAttempts is how many times an event is posted before it moves to
+	// the dead-letter queue. Global webhook only; default 10.
+	MaxAttempts int `yaml:"max_attempts"`
 
 	secret []byte
 }

@@ -23,8 +23,9 @@ const (
 	TooLarge                     // the request body is too large (413)
 	Rejected                     // an upload broke a rule's constraint (422)
 	Unavailable                  // a dependency is down; retrying may help (503)
-	BadGateway                   // a downstream receiver failed; retrying may help (502)
+	Timeout                      // the request ran out of its time budget; retrying may help (504)
 	TooManyRequests              // the caller is over its rate limit; retry later (429)
+	Busy                         // the service has all the work it can take; retry in a moment (503)
 )
 
 var kindNames = [...]string{
@@ -38,8 +39,9 @@ var kindNames = [...]string{
 	TooLarge:         "too large",
 	Rejected:         "rejected",
 	Unavailable:      "unavailable",
-	BadGateway:       "bad gateway",
+	Timeout:          "timeout",
 	TooManyRequests:  "too many requests",
+	Busy:             "busy",
 }
 
 func (k Kind) String() string {

@@ -15,19 +15,22 @@ import (
 var edge = map[errs.Kind]struct {
 	status  int
 	outcome string
+	// retryAfter, if set, is the Retry-After header, in seconds.
+	retryAfter string
 }{
-	errs.Internal:         {http.StatusInternalServerError, "error"},
-	errs.Invalid:          {http.StatusBadRequest, "invalid"},
-	errs.Unauthenticated:  {http.StatusUnauthorized, "unauthenticated"},
-	errs.Forbidden:        {http.StatusForbidden, "denied"},
-	errs.NotFound:         {http.StatusNotFound, "missing"},
-	errs.MethodNotAllowed: {http.StatusMethodNotAllowed, "invalid"},
-	errs.Conflict:         {http.StatusConflict, "changed"},
-	errs.TooLarge:         {http.StatusRequestEntityTooLarge, "invalid"},
-	errs.Rejected:         {http.StatusUnprocessableEntity, "rejected"},
-	errs.Unavailable:      {http.StatusServiceUnavailable, "error"},
-	errs.BadGateway:       {http.StatusBadGateway, "error"},
-	errs.TooManyRequests:  {http.StatusTooManyRequests, "limited"},
+	errs.Internal:         {http.StatusInternalServerError, "error", ""},
+	errs.Invalid:          {http.StatusBadRequest, "invalid", ""},
+	errs.Unauthenticated:  {http.StatusUnauthorized, "unauthenticated", ""},
+	errs.Forbidden:        {http.StatusForbidden, "denied", ""},
+	errs.NotFound:         {http.StatusNotFound, "missing", ""},
+	errs.MethodNotAllowed: {http.StatusMethodNotAllowed, "invalid", ""},
+	errs.Conflict:         {http.StatusConflict, "changed", ""},
+	errs.TooLarge:         {http.StatusRequestEntityTooLarge, "invalid", ""},
+	errs.Rejected:         {http.StatusUnprocessableEntity, "rejected", ""},
+	errs.Unavailable:      {http.StatusServiceUnavailable, "error", ""},
+	errs.Timeout:          {http.StatusGatewayTimeout, "timeout", ""},
+	errs.TooManyRequests:  {http.StatusTooManyRequests, "limited", ""}, // the limiter sets Retry-After
+	errs.Busy:             {http.StatusServiceUnavailable, "busy", "1"},
 }
 
 // failure is what the caller, the log and the metrics see of an error.
@@ -37,6 +40,7 @@ type failure struct {
 	msg          string // safe to show the caller
 	preventRetry bool
 	reset        bool
+	retryAfter   string
 }
 
 // failureOf maps an error to its failure: the first *errs.Error in its
@@ -52,7 +56,7 @@ func failureOf(err error) failure {
 	if !ok {
 		entry = edge[errs.Internal]
 	}
-	f := failure{status: entry.status, outcome: entry.outcome, msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset}
+	f := failure{status: entry.status, outcome: entry.outcome, msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset, retryAfter: entry.retryAfter}
 	if e.Kind == errs.Conflict && e.PreventRetry {
 		f.outcome = "taken" // the name exists and may not be replaced
 	}
@@ -84,6 +88,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 		h.Set("WWW-Authenticate", `Bearer realm="blobvalet"`)
 	}
 	h["Cache-Control"] = noStore
+	if f.retryAfter != "" {
+		h.Set("Retry-After", f.retryAfter)
+	}
 	switch form {
 	case uploadJSON:
 		writeJSON(w, f.status, UploadAnswer{Error: f.msg, PreventRetry: f.preventRetry, Reset: f.reset})

@@ -41,7 +41,7 @@ func TestFailureOf(t *testing.T) {
 			}
 		})
 	}
-	for kind := errs.Internal; kind <= errs.TooManyRequests; kind++ {
+	for kind := errs.Internal; kind <= errs.Busy; kind++ {
 		if _, ok := edge[kind]; !ok {
 			t.Errorf("kind %v has no entry in the table", kind)
 		}

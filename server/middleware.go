@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // RequestIDHeader carries the request id in and out.
@@ -169,7 +170,8 @@ func (m *Metrics) sasDecision(outcome, rule string) prometheus.Counter {
 	return m.sasBy.get(outcome, rule, func() prometheus.Counter { return m.sas.WithLabelValues(outcome, rule) })
 }
 
-// NewMetrics registers blobvalet's metrics in reg.
+// NewMetrics registers blobvalet's metrics in reg, with the Go runtime's
+// and the process's. Call it once for a registry: a process serves one.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m := &Metrics{
 		reg: reg,
@@ -180,7 +182,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "blobvalet_http_request_duration_seconds",
 			Help:    "Time to answer HTTP requests, by route.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60},
 		}, []string{"route"}),
 		sas: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_sas_decisions_total",
@@ -188,10 +190,11 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"outcome", "rule"}),
 		success: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_uploads_checked_total",
-			Help: "Upload-success checks by outcome (verified, rejected, denied, missing, changed, error).",
+			Help: "Upload-success checks by outcome (verified, rejected, denied, missing, changed, limited, busy, timeout, error).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.sas, m.success)
+	reg.MustRegister(m.requests, m.duration, m.sas, m.success,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

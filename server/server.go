@@ -71,12 +71,21 @@ type Options struct {
 	Extra func(r *mux.Router)
 	// Limits keeps callers to their request rates; nil means no limits.
 	Limits *limits.Limiter
+	// SuccessTimeout is the budget of one upload-success request; 0 means
+	// none. It must end before the HTTP server's write timeout.
+	SuccessTimeout time.Duration
+	// SuccessMaxInFlight caps the upload-success checks running at once;
+	// 0 means no cap.
+	SuccessMaxInFlight int
 }
 
 // Server answers Fine Uploader's requests.
 type Server struct {
 	Options
 	handler http.Handler
+	// successSlots holds a token for each upload-success check running;
+	// nil without a cap.
+	successSlots chan struct{}
 }
 
 // New builds a Server.
@@ -88,6 +97,9 @@ func New(o Options) *Server {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	s := &Server{Options: o}
+	if o.SuccessMaxInFlight > 0 {
+		s.successSlots = make(chan struct{}, o.SuccessMaxInFlight)
+	}
 
 	r := mux.NewRouter()
 	r.Use(s.instrument)

@@ -309,6 +309,12 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(string(body), `blobvalet_sas_decisions_total{outcome="issued",rule="own-folder"} 1`) {
 		t.Errorf("metrics lack the issued SAS:\n%s", body)
 	}
+	// The Go runtime, the process, and latencies up to a minute.
+	for _, want := range []string{"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_open_fds ", `blobvalet_http_request_duration_seconds_bucket{route="sas",le="60"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }
 
 func TestRequestIDEcho(t *testing.T) {

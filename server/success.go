@@ -93,9 +93,16 @@ type successAnswer struct {
 	EventID      string `json:"eventId"`
 }
 
-// handleSuccess answers Fine Uploader's upload-success request.
+// handleSuccess answers Fine Uploader's upload-success request, within
+// SuccessTimeout: whatever storage does, the browser gets a JSON answer,
+// success or a failure it may retry, before the server's write timeout.
 func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
+	if s.SuccessTimeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.SuccessTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	var log []zap.Field
 	fail := func(err error) { s.fail(w, r, uploadJSON, "success", err, log...) }
 	user, err := s.authenticate(w, r, op, limits.Success)
@@ -122,11 +129,17 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = append(log, zap.String("container", f.blob.Container), zap.String("blob", string(f.blob.Name)), zap.String("uuid", errs.Clip(f.uuid)))
+	release, ok := s.successSlot()
+	if !ok {
+		fail(errs.E(op, errs.Busy, "the service is busy; retrying in a moment will check the upload"))
+		return
+	}
+	defer release()
 	res, err := s.Success.Check(r.Context(), success.Request{
 		User: user, Blob: f.blob, UUID: f.uuid, Name: f.name, Params: f.params,
 	})
 	if err != nil {
-		fail(err)
+		fail(outOfTime(r.Context(), op, err))
 		return
 	}
 	s.Metrics.count("success", "verified")
@@ -141,4 +154,36 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, successAnswer{
 		Success: true, ThumbnailURL: res.ThumbnailURL, Blob: res.Blob, Size: res.Size, ContentType: res.ContentType, EventID: res.EventID,
 	})
+}
+
+// successSlot takes one of the SuccessMaxInFlight slots, without waiting:
+// a request beyond the cap is answered at once rather than queued behind
+// checks that may be waiting on a hung storage.
+func (s *Server) successSlot() (release func(), ok bool) {
+	if s.successSlots == nil {
+		return func() {}, true
+	}
+	select {
+	case s.successSlots <- struct{}{}:
+		return func() { <-s.successSlots }, true
+	default:
+		return nil, false
+	}
+}
+
+// outOfTime turns a failure caused by the end of the request's budget into
+// a retryable timeout. A failure that decided the request (a rejection, a
+// refusal) stands as it is.
+func outOfTime(ctx context.Context, op string, err error) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	var e *errs.Error
+	switch {
+	case !errors.As(err, &e) || e.Kind == errs.Internal:
+		return errs.Wrap(op, errs.Timeout, "storage did not answer in time; retrying will finish the check", err)
+	case e.Kind == errs.Unavailable:
+		return errs.Wrap(op, errs.Timeout, e.Msg, err)
+	}
+	return err
 }

@@ -12,6 +12,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
@@ -116,8 +119,16 @@ type Thumbnail struct {
 // them: the thumbnail it answers and the webhook it tells.
 type Actions struct {
 	Thumbnail Thumbnail
-	// Notifier, if set, replaces the checker's Notifier for the rule.
-	Notifier *Notifier
+	// Webhook is true when the rule has a webhook of its own: its events
+	// go to target rule.Name instead of the global webhook.
+	Webhook bool
+}
+
+// Outbox stores events durably until a deliverer has posted them to their
+// webhook (events.Outbox). Once Enqueue returns nil the event is safe; on
+// error it is not stored.
+type Outbox interface {
+	Enqueue(ctx context.Context, ev events.Event) error
 }
 
 // Checker verifies finished uploads.
@@ -126,10 +137,15 @@ type Checker struct {
 	Policy  *authz.Policy
 	Staging staging.Area
 	// Actions gives each of the policy's rules its actions; a rule not in
-	// it gets a SAS thumbnail and the Notifier.
+	// it gets a SAS thumbnail and the global webhook, if any.
 	Actions map[*authz.Rule]Actions
-	// Notifier, if set, is told of every verified upload.
-	Notifier *Notifier
+	// Outbox stores the event of each verified upload whose rule has a
+	// webhook, or that the global webhook takes, before the upload is
+	// reported verified. Nil stores none.
+	Outbox Outbox
+	// GlobalWebhook is true when a global webhook takes the events of
+	// rules without a webhook of their own.
+	GlobalWebhook bool
 	// ReadURL signs a read-only URL of a blob until expiry, for thumbnails.
 	ReadURL func(ref blobref.Ref, expiry time.Time) (string, error)
 	Now     func() time.Time
@@ -228,7 +244,9 @@ func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (
 	return c.finish(ctx, req, rule, res, meta(fp.Metadata, MetaVerifiedAt))
 }
 
-// finish makes the thumbnail and tells the application.
+// finish makes the thumbnail and stores the event for the application.
+// The answer is success only once the event is stored: the webhook is told
+// later, from the queue, however the browser carries on.
 func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
 	const op = "success.finish"
 	var err error
@@ -236,19 +254,29 @@ func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res
 	if res.ThumbnailURL, err = c.thumbnail(a.Thumbnail, req.Blob, res.ContentType); err != nil {
 		return Result{}, errs.Wrap(op, errs.Internal, "", err)
 	}
-	n := c.Notifier
-	if a.Notifier != nil {
-		n = a.Notifier
+	target, told := "", c.GlobalWebhook
+	if a.Webhook {
+		target, told = rule.Name, true
 	}
-	if n != nil {
-		ev := Event{
-			ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
-			Name: req.Name, UUID: req.UUID, Size: res.Size, ContentType: res.ContentType,
-			ETag: res.ETag, Params: req.Params, VerifiedAt: verifiedAt,
-		}
-		if err := n.Notify(ctx, ev); err != nil {
-			return Result{}, errs.Wrap(op, errs.BadGateway, "the application was not told of the upload; retrying will tell it", err)
-		}
+	if !told || c.Outbox == nil {
+		return res, nil
+	}
+	body, err := json.Marshal(Event{
+		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
+		Name: req.Name, UUID: req.UUID, Size: res.Size, ContentType: res.ContentType,
+		ETag: res.ETag, Params: req.Params, VerifiedAt: verifiedAt,
+	})
+	if err != nil {
+		return Result{}, errs.Wrap(op, errs.Internal, "", err)
+	}
+	err = c.Outbox.Enqueue(ctx, events.Event{ID: res.EventID, Target: target, Body: body})
+	switch {
+	case errors.Is(err, events.ErrTooLarge):
+		e := errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err)
+		e.PreventRetry = true
+		return Result{}, e
+	case err != nil:
+		return Result{}, errs.Wrap(op, errs.Unavailable, "the application could not be told yet; retrying will tell it", err)
 	}
 	return res, nil
 }

@@ -2,17 +2,18 @@ package success
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
+	"fmt"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
@@ -183,7 +184,24 @@ func (f *fakeStore) IsNotFound(err error) bool { return errors.Is(err, errNotFou
 func (f *fakeStore) IsChanged(err error) bool  { return errors.Is(err, errChanged) }
 func (f *fakeStore) IsTaken(err error) bool    { return errors.Is(err, errTaken) }
 
-func checker(st Store, n *Notifier) *Checker {
+// fakeOutbox records the events it stores, or fails with err.
+type fakeOutbox struct {
+	mu     sync.Mutex
+	err    error
+	stored []events.Event
+}
+
+func (o *fakeOutbox) Enqueue(_ context.Context, ev events.Event) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.stored = append(o.stored, ev)
+	return nil
+}
+
+func checker(st Store, o Outbox) *Checker {
 	pat, _ := authz.CompilePattern("users/{user}/**")
 	drop, _ := authz.CompilePattern("drop/**")
 	return &Checker{
@@ -192,9 +210,10 @@ func checker(st Store, n *Notifier) *Checker {
 			{Name: "own", Users: []string{"*"}, Container: "uploads", Blobs: pat, Methods: []authz.Method{authz.Put}, Constraints: authz.Constraints{MaxSize: 100}},
 			{Name: "drop", Users: []string{"*"}, Container: "uploads", Blobs: drop, Methods: []authz.Method{authz.Put}},
 		}),
-		Staging:  staging.Area{Container: "incoming"},
-		Notifier: n,
-		Now:      func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
+		Staging:       staging.Area{Container: "incoming"},
+		Outbox:        o,
+		GlobalWebhook: o != nil,
+		Now:           func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}
 }
 
@@ -308,32 +327,37 @@ func TestEventID(t *testing.T) {
 	}
 }
 
-func TestWebhookSignedAndRetryable(t *testing.T) {
-	secret := []byte("webhook-secret-0123456789")
-	var calls, fail atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		if fail.Load() == 1 {
-			w.WriteHeader(500)
-			return
-		}
-		w.WriteHeader(204)
-	}))
-	defer hook.Close()
-	n := &Notifier{URL: hook.URL, Secret: secret, Timeout: time.Second, Now: time.Now}
+// TestEventStoredBeforeSuccess: a verified upload is reported only once its
+// event is stored; a failure to store it is retryable, and the retry and
+// every repeat store the same event id.
+func TestEventStoredBeforeSuccess(t *testing.T) {
+	o := &fakeOutbox{err: errors.New("queue unreachable")}
 	st := &fakeStore{staging: staged(10)}
-	fail.Store(1)
-	_, err := checker(st, n).Check(context.Background(), req("alice", "users/alice/x.png"))
+	_, err := checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
 	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errs.BadGateway || e.PreventRetry {
-		t.Fatalf("receiver failing: %v, want a retryable 502", err)
+	if !errors.As(err, &e) || e.Kind != errs.Unavailable || e.PreventRetry || e.Msg != "the application could not be told yet; retrying will tell it" {
+		t.Fatalf("queue failing: %v, want a retryable 503", err)
 	}
-	fail.Store(0)
-	if _, err := checker(st, n).Check(context.Background(), req("alice", "users/alice/x.png")); err != nil {
+	o.err = nil
+	res, err := checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
+	if err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
-	if calls.Load() != 2 {
-		t.Errorf("%d deliveries, want 2", calls.Load())
+	again, err := checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
+	if err != nil || !again.Repeat {
+		t.Fatalf("repeat: %+v, %v", again, err)
+	}
+	if len(o.stored) != 2 || o.stored[0].ID != res.EventID || o.stored[1].ID != res.EventID || o.stored[0].Target != "" {
+		t.Fatalf("stored %+v, want the event %s twice for the global webhook", o.stored, res.EventID)
+	}
+	var ev Event
+	if err := json.Unmarshal(o.stored[0].Body, &ev); err != nil || ev.ID != res.EventID || ev.User != "alice" || ev.Blob != "users/alice/x.png" || ev.Size != 10 {
+		t.Fatalf("event body %s: %v", o.stored[0].Body, err)
+	}
+	o.err = fmt.Errorf("wrapped: %w", events.ErrTooLarge)
+	_, err = checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
+	if !errors.As(err, &e) || e.Kind != errs.TooLarge || !e.PreventRetry {
+		t.Fatalf("event too large: %v, want 413 with preventRetry", err)
 	}
 }
 
@@ -394,11 +418,6 @@ func FuzzVerifyWebhook(f *testing.F) {
 }
 
 func TestRuleActions(t *testing.T) {
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
-	defer hook.Close()
-	var told atomic.Int32
-	own := &Notifier{URL: hook.URL, Secret: []byte("s"), Timeout: time.Second, Now: time.Now,
-		Client: &http.Client{Transport: countTransport{&told}}}
 	tests := []struct {
 		name      string
 		actions   Actions
@@ -410,12 +429,13 @@ func TestRuleActions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := checker(&fakeStore{staging: staged(10)}, nil)
+			o := &fakeOutbox{}
+			c := checker(&fakeStore{staging: staged(10)}, o)
+			c.GlobalWebhook = false
 			rule := c.Policy.Rules()[0]
-			tt.actions.Notifier = own
+			tt.actions.Webhook = true
 			c.Actions = map[*authz.Rule]Actions{rule: tt.actions}
 			c.ReadURL = func(ref blobref.Ref, _ time.Time) (string, error) { return "read:" + ref.Container, nil }
-			before := told.Load()
 			res, err := c.Check(context.Background(), req("alice", "users/alice/x.png"))
 			if err != nil {
 				t.Fatal(err)
@@ -426,16 +446,16 @@ func TestRuleActions(t *testing.T) {
 			if res.ThumbnailURL != tt.wantThumb {
 				t.Errorf("thumbnail %q, want %q", res.ThumbnailURL, tt.wantThumb)
 			}
-			if told.Load() != before+1 {
-				t.Error("the rule's own webhook was not told")
+			if len(o.stored) != 1 || o.stored[0].Target != "own" {
+				t.Errorf("stored %+v, want one event for the rule's own webhook", o.stored)
 			}
 		})
 	}
-}
-
-type countTransport struct{ n *atomic.Int32 }
-
-func (c countTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
+	// A rule without a webhook, and no global one: no event.
+	o := &fakeOutbox{}
+	c := checker(&fakeStore{staging: staged(10)}, o)
+	c.GlobalWebhook = false
+	if _, err := c.Check(context.Background(), req("alice", "users/alice/x.png")); err != nil || len(o.stored) != 0 {
+		t.Fatalf("no webhook: %v, stored %+v", err, o.stored)
+	}
 }

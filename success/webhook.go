@@ -2,25 +2,23 @@ package success
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/blobvalet/blobvalet/events"
 )
 
 // SignatureHeader carries a webhook event's signature:
 // "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">".
-const SignatureHeader = "Blobvalet-Signature"
+const SignatureHeader = events.SignatureHeader
 
 // EventIDHeader carries the event's id, also in the body, so that a
 // receiver can drop a duplicate before it parses the body.
-const EventIDHeader = "Blobvalet-Event-Id"
+const EventIDHeader = events.EventIDHeader
 
 // Event tells the application that a verified file has arrived at its
 // final name. ID is the same every time the same upload is announced:
@@ -39,59 +37,10 @@ type Event struct {
 	VerifiedAt  string            `json:"verifiedAt"`
 }
 
-// Notifier posts signed events to a webhook.
-type Notifier struct {
-	URL     string
-	Secret  []byte
-	Timeout time.Duration
-	Client  *http.Client
-	Now     func() time.Time
-}
-
-// Notify posts ev and succeeds only on a 2xx answer. Delivery is at least
-// once: a retried success request posts the same event again, with the same
-// ID. A redirect is an error: the signed body goes to the configured URL
-// and nowhere else.
-func (n *Notifier) Notify(ctx context.Context, ev Event) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, SignWebhook(n.Secret, n.Now(), body))
-	req.Header.Set(EventIDHeader, ev.ID)
-	client := n.Client
-	if client == nil {
-		client = noRedirects
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection can be reused
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook: answered %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// noRedirects is the webhook's default client: it answers a redirect with
-// the redirect itself, which Notify counts as a failure.
-var noRedirects = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// SignWebhook returns the signature header value for body sent at t.
+// SignWebhook returns the signature header value for body sent at t, as
+// the events deliverer signs it.
 func SignWebhook(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+	return events.Sign(secret, t, body)
 }
 
 func mac(secret []byte, ts string, body []byte) string {
