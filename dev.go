@@ -71,7 +71,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: blobvalet dev [--listen ADDR] [--data DIR] [--expose]")
 		return 2
 	}
-	if !*expose && !isLoopbackAddr(*listen) {
+	if !*expose && !loopbackListen(*listen) {
 		fmt.Fprintf(stderr, "blobvalet dev: --listen %s is not a loopback address: the demo page hands its users' tokens to anyone who can reach it. Use 127.0.0.1:PORT, or add --expose if that is what you want.\n", *listen)
 		return 2
 	}
@@ -207,19 +207,6 @@ func ensureEventQueues(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("events queues: %w", err)
 	}
 	return nil
-}
-
-// isLoopbackAddr reports whether a listen address is on loopback only.
-func isLoopbackAddr(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func newToken() string {

@@ -127,17 +127,27 @@ func storageClientOptions(budget time.Duration) policy.ClientOptions {
 	}
 }
 
+// tokenCredential returns the Entra ID credential for storage: the one
+// given, or the default Azure credential chain (environment, workload
+// identity, managed identity, Azure CLI).
+func (p storageParts) tokenCredential() (azcore.TokenCredential, error) {
+	if p.token != nil {
+		return p.token, nil
+	}
+	c, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage.credential azuread: %w", err)
+	}
+	return c, nil
+}
+
 // newServiceClient returns a Blob service client that uses the active key,
 // or Entra ID with credential azuread.
 func newServiceClient(st config.Storage, p storageParts) (*service.Client, error) {
 	if st.Credential == config.CredentialAzureAD {
-		cred := p.token
-		if cred == nil {
-			c, err := azidentity.NewDefaultAzureCredential(nil)
-			if err != nil {
-				return nil, fmt.Errorf("storage.credential azuread: %w", err)
-			}
-			cred = c
+		cred, err := p.tokenCredential()
+		if err != nil {
+			return nil, err
 		}
 		return service.NewClient(st.Endpoint+"/", cred, p.options)
 	}
@@ -158,13 +168,9 @@ func newQueueServiceClient(st config.Storage, endpoint string, p storageParts) (
 		opts = &azqueue.ClientOptions{ClientOptions: p.options.ClientOptions}
 	}
 	if st.Credential == config.CredentialAzureAD {
-		cred := p.token
-		if cred == nil {
-			c, err := azidentity.NewDefaultAzureCredential(nil)
-			if err != nil {
-				return nil, fmt.Errorf("storage.credential azuread: %w", err)
-			}
-			cred = c
+		cred, err := p.tokenCredential()
+		if err != nil {
+			return nil, err
 		}
 		return azqueue.NewServiceClient(endpoint+"/", cred, opts)
 	}
