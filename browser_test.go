@@ -277,16 +277,8 @@ func TestBrowserUploadPNG(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
 	}
-	props, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := map[string]string{}
-	for k, v := range props.Metadata {
-		md[strings.ToLower(k)] = *v
-	}
-	if *props.ContentType != "image/png" || md["qqfilename"] != "pic.png" || md["blobvalet_owner"] != "alice" {
-		t.Errorf("content type %q, metadata %v", *props.ContentType, md)
+	if ct, md := storedBlob(t, p.env.dev.Storage.Client(), "uploads", name); ct != "image/png" || md["qqfilename"] != "pic.png" || md["blobvalet_owner"] != "alice" {
+		t.Errorf("content type %q, metadata %v", ct, md)
 	}
 	var resp struct {
 		ThumbnailURL string `json:"thumbnailUrl"`

@@ -26,14 +26,7 @@ import (
 
 func (s *stack) metadata(t *testing.T, container, name string) map[string]string {
 	t.Helper()
-	props, err := s.az.Client().NewContainerClient(container).NewBlobClient(name).GetProperties(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := map[string]string{}
-	for k, v := range props.Metadata {
-		md[strings.ToLower(k)] = *v
-	}
+	_, md := storedBlob(t, s.az.Client(), container, name)
 	return md
 }
 

@@ -74,14 +74,7 @@ func TestSuccessAgainstAzurite(t *testing.T) {
 		if code != 200 || ans["success"] != true || ans["blob"] != name || ans["size"] != float64(len(pngBytes)) || ans["contentType"] != "image/png" {
 			t.Fatalf("answer %d %v", code, ans)
 		}
-		props, err := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		md := map[string]string{}
-		for k, v := range props.Metadata {
-			md[strings.ToLower(k)] = *v
-		}
+		md := s.metadata(t, "uploads", name)
 		if md["blobvalet_owner"] != "alice" || md["blobvalet_verified_at"] == "" || md["qqfilename"] != "pic.png" {
 			t.Errorf("metadata %v", md)
 		}
