@@ -15,6 +15,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
+	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/web"
 )
 
@@ -171,17 +172,27 @@ log: {format: console}
 	if err != nil {
 		return nil, err
 	}
-	var h http.Handler = srv
+	h := withAdmin(srv)
 	if !o.expose {
-		h = web.HostGuard(ln.Addr().String(), srv)
+		h = web.HostGuard(ln.Addr().String(), h)
 	}
 	go func() {
-		err := serveOn(ctx, h, ln, log)
+		err := serveOn(ctx, h, ln, "listening", log)
 		az.Stop()
 		log.Sync()
 		env.done <- err
 	}()
 	return env, nil
+}
+
+// withAdmin serves the admin routes (/readyz, /metrics) beside the others,
+// for dev's one loopback listener.
+func withAdmin(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/readyz", srv.Admin())
+	mux.Handle("/metrics", srv.Admin())
+	mux.Handle("/", srv)
+	return mux
 }
 
 // isLoopbackAddr reports whether a listen address is on loopback only.

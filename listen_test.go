@@ -56,6 +56,7 @@ func TestServeRefusesBadCertificate(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
 tls: {cert_file: %[1]s/tls.crt, key_file: %[1]s/tls.key}
 storage: {account: acct, key_env: TLS_STORAGE_KEY}
 auth: {tokens: [{user: alice, token_env: TLS_ALICE_TOKEN}]}
@@ -91,7 +92,7 @@ func TestSIGHUPRotatesCertificate(t *testing.T) {
 	ca := tlstest.NewCA(t, now)
 	ca.Issue(t, certFile, keyFile, 1, now.Add(-time.Hour), now.Add(24*time.Hour))
 	path := filepath.Join(dir, "blobvalet.yaml")
-	os.WriteFile(path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ntls: {cert_file: %s, key_file: %s}\n", certFile, keyFile)+
+	os.WriteFile(path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ntls: {cert_file: %s, key_file: %s}\n", certFile, keyFile)+
 		reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -47,6 +47,13 @@ func (rl *reloader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rl.current.Load().srv.ServeHTTP(w, r)
 }
 
+// admin returns the handler of the admin listener, with the current server.
+func (rl *reloader) admin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rl.current.Load().srv.Admin().ServeHTTP(w, r)
+	})
+}
+
 // sweep removes unverified uploads every staging.sweep_every, with the
 // current configuration, until ctx ends.
 func (rl *reloader) sweep(ctx context.Context) {

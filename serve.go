@@ -67,9 +67,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("blobvalet cannot start", zap.Error(err))
 		return 1
 	}
+	admin, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot listen", zap.String("admin_listen", cfg.AdminListen), zap.Error(err))
+		return 1
+	}
 	rl, err := newReloader(ctx, *path, cfg, log)
 	if err != nil {
 		ln.Close()
+		admin.Close()
 		log.Error("blobvalet cannot start", zap.Error(err))
 		return 1
 	}
@@ -88,7 +95,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}()
 	go rl.sweep(ctx)
-	if err := serveOn(ctx, rl, ln, log); err != nil {
+	adminErr := make(chan error, 1)
+	go func() { adminErr <- serveOn(ctx, rl.admin(), admin, "admin listening", log) }()
+	err = errors.Join(serveOn(ctx, rl, ln, "listening", log), <-adminErr)
+	if err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return 1
 	}
@@ -96,7 +106,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // serveOn serves h on ln until ctx is done, then shuts down gracefully.
-func serveOn(ctx context.Context, h http.Handler, ln net.Listener, log *zap.Logger) error {
+// It logs msg with the address once it serves.
+func serveOn(ctx context.Context, h http.Handler, ln net.Listener, msg string, log *zap.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -107,7 +118,7 @@ func serveOn(ctx context.Context, h http.Handler, ln net.Listener, log *zap.Logg
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	log.Info(msg, zap.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errc:
 		return err

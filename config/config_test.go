@@ -74,6 +74,8 @@ func TestErrors(t *testing.T) {
 		{"wrong type", minimal + "sas: {lifetime: [1m]}\n", "sas.lifetime: want a duration such as 10m"},
 		{"wrong type, not a mapping", minimal + "sas: 10m\n", "sas: want a mapping of fields"},
 		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
+		{"bad admin listen", minimal + "admin_listen: 9090\n", "admin_listen: want host:port"},
+		{"admin on listen", minimal + "listen: 0.0.0.0:8080\nadmin_listen: 0.0.0.0:8080\n", "admin_listen: 0.0.0.0:8080 is also listen"},
 		{"no key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: NOPE", 1), "storage: environment variable NOPE is not set"},
 		{"no credential", strings.Replace(minimal, ", key_env: BLOBVALET_STORAGE_KEY", "", 1), "storage: no credential"},
 		{"bad key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: ALICE_TOKEN", 1), "is not base64"},

@@ -63,7 +63,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Metrics are updated and served at /metrics; nil makes new ones.
+	// Metrics are updated and served at the admin handler's /metrics; nil
+	// makes new ones.
 	Metrics *Metrics
 	// Success verifies finished uploads; nil leaves POST /success out.
 	Success SuccessChecker
@@ -77,6 +78,7 @@ type Options struct {
 type Server struct {
 	Options
 	handler http.Handler
+	admin   http.Handler
 }
 
 // New builds a Server.
@@ -96,8 +98,6 @@ func New(o Options) *Server {
 		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
 	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
-	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
-	r.Handle("/metrics", promhttp.HandlerFor(o.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
 	client.Routes(r)
 	if o.Extra != nil {
 		o.Extra(r)
@@ -111,8 +111,29 @@ func New(o Options) *Server {
 
 	// CORS wraps the router so that preflights never reach it.
 	s.handler = withRequestID(s.cors()(r))
+	s.admin = withRequestID(s.adminRouter())
 	return s
 }
+
+// adminRouter routes what tells how the service is doing: readiness names
+// what is degraded and why, and metrics count rules and outcomes, so they
+// are for the operator's network, not the public one.
+func (s *Server) adminRouter() *mux.Router {
+	r := mux.NewRouter()
+	r.Use(s.instrument)
+	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
+	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
+	r.Handle("/metrics", promhttp.HandlerFor(s.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	})
+	return r
+}
+
+// Admin returns the handler for the admin listener: /healthz, /readyz and
+// /metrics.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 // Close releases what the server holds: a signer's background key renewal.
 func (s *Server) Close() error {

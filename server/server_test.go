@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -291,20 +292,31 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics checks which routes each listener serves: readiness
+// and metrics only on the admin one, health on both.
 func TestHealthAndMetrics(t *testing.T) {
 	ts := newTestServer(t)
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/client/uppy-blobvalet.js": 200, "/nope": 404} {
-		w := httptest.NewRecorder()
-		ts.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
-		if w.Code != want {
-			t.Errorf("GET %s = %d, want %d", path, w.Code, want)
+	for _, tt := range []struct {
+		handler http.Handler
+		name    string
+		want    map[string]int
+	}{
+		{ts, "public", map[string]int{"/healthz": 200, "/readyz": 404, "/metrics": 404, "/client/uppy-blobvalet.js": 200, "/nope": 404}},
+		{ts.Admin(), "admin", map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/sas": 404, "/client/uppy-blobvalet.js": 404}},
+	} {
+		for path, want := range tt.want {
+			w := httptest.NewRecorder()
+			tt.handler.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			if w.Code != want {
+				t.Errorf("%s: GET %s = %d, want %d", tt.name, path, w.Code, want)
+			}
 		}
 	}
 	r := httptest.NewRequest("GET", sasQuery(endpoint+"/uploads/users/alice/x", "PUT"), nil)
 	r.Header.Set("Authorization", "Bearer "+aliceToken)
 	ts.ServeHTTP(httptest.NewRecorder(), r)
 	w := httptest.NewRecorder()
-	ts.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	ts.Admin().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Body)
 	if !strings.Contains(string(body), `blobvalet_sas_decisions_total{outcome="issued",rule="own-folder"} 1`) {
 		t.Errorf("metrics lack the issued SAS:\n%s", body)
