@@ -168,11 +168,14 @@ log: {format: console}
 		ContainerURL: az.Endpoint() + "/uploads",
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
-	srv, err := newServer(ctx, cfg, log, web.Routes(demo, vendor), nil)
+	st := newStatus(log)
+	g, err := newGeneration(ctx, cfg, parts{log: log, extra: web.Routes(demo, vendor), status: st})
 	if err != nil {
 		return nil, err
 	}
-	h := withAdmin(srv)
+	g.publish(st)
+	go watch(ctx, st, func() *generation { return g }, log)
+	h := withAdmin(g.srv)
 	if !o.expose {
 		h = web.HostGuard(ln.Addr().String(), h)
 	}

@@ -26,7 +26,6 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 15 * time.Second
-	startCheckTimeout = 15 * time.Second
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -95,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}()
 	go rl.sweep(ctx)
+	go rl.watch(ctx)
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- serveOn(ctx, rl.admin(), admin, "admin listening", log) }()
 	err = errors.Join(serveOn(ctx, rl, ln, "listening", log), <-adminErr)
