@@ -54,6 +54,7 @@ func TestExamplePageUpload(t *testing.T) {
 	cfgPath := examplePageConfig(t, map[string]any{
 		"listen":       api,
 		"admin_listen": admin,
+		"shutdown":     map[string]any{"drain": "100ms"},
 		"cors_origins": []string{pageSrv.URL},
 	}, map[string]any{
 		"account":  az.Account(),

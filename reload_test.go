@@ -206,7 +206,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	path := filepath.Join(t.TempDir(), "blobvalet.yaml")
-	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"+reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan int)
@@ -222,7 +222,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		}
 	}
 	waitFor(`"listening"`)
-	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"+reloadConfig(az, "5m", "TEST_ALICE_TOKEN", "key2")), 0o600)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+reloadConfig(az, "5m", "TEST_ALICE_TOKEN", "key2")), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor(`"configuration reloaded"`)
 	if !strings.Contains(stderr.String(), `"key":"key2"`) {

@@ -190,6 +190,13 @@ func (s *status) set(part string, err error) {
 	}
 }
 
+// stop makes readiness fail from now on: shutdown has begun.
+func (s *status) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+}
+
 // report is the readiness that /readyz serves.
 func (s *status) report() server.Readiness {
 	s.mu.Lock()

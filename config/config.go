@@ -57,6 +57,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// TLS, if set, makes blobvalet serve HTTPS.
 	TLS *TLS `yaml:"tls"`
+	// Shutdown sets how blobvalet stops.
+	Shutdown Shutdown `yaml:"shutdown"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -194,6 +196,7 @@ func (c *Config) complete(getenv func(string) string) error {
 	if c.TLS != nil {
 		c.TLS.complete(&p)
 	}
+	c.Shutdown.complete(&p)
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())

@@ -76,6 +76,8 @@ func TestErrors(t *testing.T) {
 		{"bad listen", minimal + "listen: 8080\n", "listen: want host:port"},
 		{"bad admin listen", minimal + "admin_listen: 9090\n", "admin_listen: want host:port"},
 		{"admin on listen", minimal + "listen: 0.0.0.0:8080\nadmin_listen: 0.0.0.0:8080\n", "admin_listen: 0.0.0.0:8080 is also listen"},
+		{"shutdown within the write timeout", minimal + "shutdown: {timeout: 20s}\n", "shutdown.timeout: want more than the write timeout (30s), so that no request in flight is cut, got 20s"},
+		{"negative drain", minimal + "shutdown: {drain: -1s}\n", "shutdown.drain: want a duration above zero"},
 		{"no key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: NOPE", 1), "storage: environment variable NOPE is not set"},
 		{"no credential", strings.Replace(minimal, ", key_env: BLOBVALET_STORAGE_KEY", "", 1), "storage: no credential"},
 		{"bad key", strings.Replace(minimal, "key_env: BLOBVALET_STORAGE_KEY", "key_env: ALICE_TOKEN", 1), "is not base64"},

@@ -185,20 +185,10 @@ func (v *variant) container(t *testing.T) *corev1.Container {
 	return &cs[0]
 }
 
-// shutdownDrain reads serve's shutdown timeout from its source, so that the
-// grace period follows it.
-func shutdownDrain(t *testing.T) time.Duration {
-	t.Helper()
-	src, err := os.ReadFile("../serve.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`shutdownTimeout\s*=\s*(\d+)\s*\*\s*time\.Second`).FindSubmatch(src)
-	if m == nil {
-		t.Fatal("serve.go has no shutdownTimeout = N * time.Second: update this test")
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return time.Duration(n) * time.Second
+// shutdownStop is the longest blobvalet takes to stop with sh: the drain,
+// then the wait for requests in flight.
+func shutdownStop(sh config.Shutdown) time.Duration {
+	return sh.Drain.Duration() + sh.Timeout.Duration()
 }
 
 func TestKubernetesVariants(t *testing.T) {
@@ -436,9 +426,9 @@ func checkPodSpec(t *testing.T, v *variant, cfg *config.Config) {
 	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
 		preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
 	}
-	drain := shutdownDrain(t)
-	if g := ps.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= preStop+drain {
-		t.Errorf("terminationGracePeriodSeconds must exceed the preStop sleep (%v) plus blobvalet's shutdown drain (%v)", preStop, drain)
+	stop := shutdownStop(cfg.Shutdown)
+	if g := ps.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= preStop+stop {
+		t.Errorf("terminationGracePeriodSeconds must exceed the preStop sleep (%v) plus blobvalet's shutdown drain and timeout (%v)", preStop, stop)
 	}
 }
 
