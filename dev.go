@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/blobvalet/blobvalet/azurite"
@@ -75,6 +77,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "blobvalet dev: --listen %s is not a loopback address: the demo page hands its users' tokens to anyone who can reach it. Use 127.0.0.1:PORT, or add --expose if that is what you want.\n", *listen)
 		return 2
 	}
+	// Closing the terminal stops dev as Ctrl-C does, Azurite with it.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite, fine-uploader and uppy from npm)…")
 	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr, expose: *expose})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -266,5 +267,43 @@ func TestSecondSignalForcesStop(t *testing.T) {
 	}
 	if _, err := http.Get(srv.URL); err == nil {
 		t.Error("still serving after a forced stop")
+	}
+}
+
+// TestDevLeavesNoAzurite runs "blobvalet dev" as a process and ends it as
+// a user might: killed outright (SIGKILL, no chance to clean up) or by
+// closing its terminal (SIGHUP). Either way Azurite goes with it: its port
+// stops answering.
+func TestDevLeavesNoAzurite(t *testing.T) {
+	azuritetest.Require(t)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := startProcess(t, nil, "dev", "--listen", "127.0.0.1:0")
+			storage := p.waitLog(t, regexp.MustCompile(`Storage: +http://(127\.0\.0\.1:\d+)/`), 2*time.Minute)[1]
+			if c, err := net.Dial("tcp", storage); err != nil {
+				t.Fatalf("Azurite does not answer at %s: %v", storage, err)
+			} else {
+				c.Close()
+			}
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			<-p.exited
+			if sig == syscall.SIGHUP && p.cmd.ProcessState.ExitCode() != 0 {
+				t.Errorf("dev on SIGHUP exited %v, want 0:\n%s", p.cmd.ProcessState, p.stderr.String())
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				c, err := net.Dial("tcp", storage)
+				if err != nil {
+					break
+				}
+				c.Close()
+				if time.Now().After(deadline) {
+					t.Fatalf("Azurite still answers at %s 10s after dev ended by %v", storage, sig)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
 }
