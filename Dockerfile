@@ -23,9 +23,11 @@ COPY --from=build /out/blobvalet /blobvalet
 # The nonroot user of distroless images; blobvalet writes no file, so the
 # root filesystem can be mounted read-only.
 USER 65532:65532
-EXPOSE 8080
+# 8080: /sas and /success (listen); 9090: /readyz and /metrics (admin_listen,
+# which must then be 0.0.0.0:9090 to be reached).
+EXPOSE 8080 9090
 # No HEALTHCHECK: probes belong to the orchestrator (Kubernetes liveness
-# /healthz and readiness /readyz), and a HEALTHCHECK would need a shell or
-# a client in the image.
+# /healthz on 8080 and readiness /readyz on 9090), and a HEALTHCHECK would
+# need a shell or a client in the image.
 ENTRYPOINT ["/blobvalet"]
 CMD ["serve", "--config", "/etc/blobvalet/blobvalet.yaml"]

@@ -122,6 +122,9 @@ func needBrowser(t *testing.T) *browserEnv {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main() // the test binary as blobvalet: see startProcess
+	}
 	code := m.Run()
 	if b := browserEnvV; b != nil {
 		b.stopChrom()

@@ -166,7 +166,7 @@ func TestKeylessUserDelegationSAS(t *testing.T) {
 	srv := g.srv
 	defer srv.Close()
 	w := httptest.NewRecorder()
-	srv.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	srv.Admin().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
 	if w.Code != 200 {
 		t.Fatalf("/readyz = %d %s", w.Code, w.Body)
 	}

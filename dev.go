@@ -10,12 +10,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/web"
 )
 
@@ -75,6 +78,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "blobvalet dev: --listen %s is not a loopback address: the demo page hands its users' tokens to anyone who can reach it. Use 127.0.0.1:PORT, or add --expose if that is what you want.\n", *listen)
 		return 2
 	}
+	// Closing the terminal stops dev as Ctrl-C does, Azurite with it.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	fmt.Fprintln(stderr, "blobvalet dev: starting Azurite and the service (the first run installs Azurite, fine-uploader and uppy from npm)…")
 	env, err := startDev(ctx, devOptions{listen: *listen, dataDir: *data, log: stderr, expose: *expose})
 	if err != nil {
@@ -171,16 +177,22 @@ log: {format: console}
 		ContainerURL: az.Endpoint() + "/uploads",
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
-	srv, err := newServer(ctx, cfg, log, web.Routes(demo, vendor), nil)
+	st := newStatus(log)
+	g, err := newGeneration(ctx, cfg, parts{log: log, extra: web.Routes(demo, vendor), status: st})
 	if err != nil {
 		return nil, err
 	}
-	var h http.Handler = srv
+	g.publish(st)
+	go watch(ctx, st, func() *generation { return g }, log)
+	if g.deliverer != nil {
+		go g.deliverer.Run(ctx)
+	}
+	h := withAdmin(g.srv)
 	if !o.expose {
-		h = web.HostGuard(ln.Addr().String(), srv)
+		h = web.HostGuard(ln.Addr().String(), h)
 	}
 	go func() {
-		err := serveOn(ctx, h, ln, log)
+		err := serveOn(ctx, h, ln, "listening", log)
 		az.Stop()
 		log.Sync()
 		env.done <- err
@@ -207,6 +219,16 @@ func ensureEventQueues(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("events queues: %w", err)
 	}
 	return nil
+}
+
+// withAdmin serves the admin routes (/readyz, /metrics) beside the others,
+// for dev's one loopback listener.
+func withAdmin(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/readyz", srv.Admin())
+	mux.Handle("/metrics", srv.Admin())
+	mux.Handle("/", srv)
+	return mux
 }
 
 func newToken() string {

@@ -46,11 +46,14 @@ func TestDevRestartsCleanlyAndKeepsData(t *testing.T) {
 	if _, err := env.Storage.Client().NewContainerClient("uploads").NewBlobClient("users/alice/kept.txt").GetProperties(context.Background(), nil); err != nil {
 		t.Fatalf("blob not kept across runs: %v", err)
 	}
-	resp, err := http.Get(env.URL + "/")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("demo page: %v %v", resp, err)
+	// dev has one listener: the admin routes are on it too.
+	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(env.URL + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 }
 
 func TestDevStaysOnLoopback(t *testing.T) {

@@ -50,9 +50,11 @@ func TestExamplePageUpload(t *testing.T) {
 
 	// blobvalet, configured by the example file with only the deployment's
 	// own values changed.
-	api := freeAddr(t)
+	api, admin := freeAddr(t), freeAddr(t)
 	cfgPath := examplePageConfig(t, map[string]any{
 		"listen":       api,
+		"admin_listen": admin,
+		"shutdown":     map[string]any{"drain": "100ms"},
 		"cors_origins": []string{pageSrv.URL},
 	}, map[string]any{
 		"account":  az.Account(),
@@ -71,7 +73,7 @@ func TestExamplePageUpload(t *testing.T) {
 		cancel()
 		<-served
 	}()
-	waitReady(t, "http://"+api, served, serveLog)
+	waitReady(t, "http://"+admin, served, serveLog)
 
 	settings := fmt.Sprintf(`const settings = {
   blobvalet: %q,
@@ -182,7 +184,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// waitReady waits until the blobvalet at base answers /readyz.
+// waitReady waits until the blobvalet whose admin listener is at base
+// answers /readyz.
 func waitReady(t *testing.T, base string, exited <-chan int, log *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

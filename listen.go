@@ -11,17 +11,18 @@ import (
 	"github.com/blobvalet/blobvalet/tlsconfig"
 )
 
-// secureListener serves TLS on ln when the configuration has tls:, and
-// returns what reloads the certificate (on SIGHUP). Without tls:, a listen
-// address that is not loopback gets a warning: bearer tokens would cross
-// the network in clear.
-func secureListener(ln net.Listener, cfg *config.Config, log *zap.Logger) (net.Listener, func(), error) {
+// secureListener loads the certificate when the configuration has tls:
+// and returns what serves TLS on a listener, and what reloads the
+// certificate (on SIGHUP). Without tls:, a listen address that is not
+// loopback gets a warning: bearer tokens would cross the network in clear.
+func secureListener(cfg *config.Config, log *zap.Logger) (func(net.Listener) net.Listener, func(), error) {
+	plain := func(ln net.Listener) net.Listener { return ln }
 	if cfg.TLS == nil {
 		if !loopbackListen(cfg.Listen) {
 			log.Warn("serving plain HTTP on a non-loopback address: bearer tokens and SAS URIs cross the network in clear unless a reverse proxy in front terminates TLS; set tls: {cert_file, key_file} or listen on 127.0.0.1 behind the proxy",
 				zap.String("listen", cfg.Listen))
 		}
-		return ln, func() {}, nil
+		return plain, func() {}, nil
 	}
 	cert, err := tlsconfig.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, time.Now)
 	if err != nil {
@@ -35,7 +36,7 @@ func secureListener(ln net.Listener, cfg *config.Config, log *zap.Logger) (net.L
 		}
 		log.Info("certificate reloaded", certFields(cert)...)
 	}
-	return tls.NewListener(ln, cert.Config()), reload, nil
+	return func(ln net.Listener) net.Listener { return tls.NewListener(ln, cert.Config()) }, reload, nil
 }
 
 func certFields(c *tlsconfig.Certificate) []zap.Field {

@@ -36,9 +36,9 @@ func TestPlainHTTPWarning(t *testing.T) {
 		{"10.0.0.5:8080", true},
 	} {
 		core, logs := observer.New(zap.InfoLevel)
-		ln, _, err := secureListener(nil, &config.Config{Listen: tt.listen}, zap.New(core))
-		if err != nil || ln != nil {
-			t.Fatalf("%s: %v %v", tt.listen, ln, err)
+		wrap, _, err := secureListener(&config.Config{Listen: tt.listen}, zap.New(core))
+		if err != nil || wrap(nil) != nil {
+			t.Fatalf("%s: %v", tt.listen, err)
 		}
 		warned := logs.FilterMessageSnippet("bearer tokens and SAS URIs cross the network in clear").FilterLevelExact(zap.WarnLevel).Len() == 1
 		if warned != tt.warn {
@@ -56,6 +56,8 @@ func TestServeRefusesBadCertificate(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+shutdown: {drain: 100ms}
 tls: {cert_file: %[1]s/tls.crt, key_file: %[1]s/tls.key}
 storage: {account: acct, key_env: TLS_STORAGE_KEY}
 auth: {tokens: [{user: alice, token_env: TLS_ALICE_TOKEN}]}
@@ -91,7 +93,7 @@ func TestSIGHUPRotatesCertificate(t *testing.T) {
 	ca := tlstest.NewCA(t, now)
 	ca.Issue(t, certFile, keyFile, 1, now.Add(-time.Hour), now.Add(24*time.Hour))
 	path := filepath.Join(dir, "blobvalet.yaml")
-	os.WriteFile(path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ntls: {cert_file: %s, key_file: %s}\n", certFile, keyFile)+
+	os.WriteFile(path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\ntls: {cert_file: %s, key_file: %s}\n", certFile, keyFile)+
 		reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())

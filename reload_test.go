@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/internal/faultproxy"
 )
 
 // reloadConfig is a config file whose SAS lifetime, alice's token variable
@@ -204,7 +206,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	t.Setenv("TEST_STORAGE_KEY", az.Key())
 	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
 	path := filepath.Join(t.TempDir(), "blobvalet.yaml")
-	os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+reloadConfig(az, "10m", "TEST_ALICE_TOKEN", "key1")), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan int)
@@ -220,7 +222,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		}
 	}
 	waitFor(`"listening"`)
-	os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+reloadConfig(az, "5m", "TEST_ALICE_TOKEN", "key2")), 0o600)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+reloadConfig(az, "5m", "TEST_ALICE_TOKEN", "key2")), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor(`"configuration reloaded"`)
 	if !strings.Contains(stderr.String(), `"key":"key2"`) {
@@ -229,5 +231,128 @@ func TestSIGHUPReloads(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// TestReloadDuringStorageOutage: with storage refusing connections, a
+// reload that removes alice's token applies at once (alice gets 401), bob
+// still gets a SAS (a shared key needs no storage to sign), and readiness
+// stays 200 while it says, with the real cause, that verifying is degraded
+// and the storage check pending. Once storage is back, the background check
+// passes. Probes never reach storage: readiness is kept up to date in the
+// background.
+func TestReloadDuringStorageOutage(t *testing.T) {
+	az := azuritetest.Start(t, "uploads", "incoming")
+	proxy, err := faultproxy.Start(fmt.Sprintf("127.0.0.1:%d", az.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	endpoint := "http://" + proxy.Addr() + "/" + az.Account()
+	t.Setenv("TEST_STORAGE_KEY", az.Key())
+	t.Setenv("TEST_ALICE_TOKEN", aliceToken)
+	t.Setenv("TEST_BOB_TOKEN", bobToken)
+	configWith := func(tokens string) string {
+		return fmt.Sprintf(`
+storage: {account: %s, endpoint: %q, key_env: TEST_STORAGE_KEY}
+auth: {tokens: [%s]}
+rules: [{name: own-folder, users: ["*"], container: uploads, blobs: "users/{user}/**", methods: [PUT, DELETE]}]
+staging: {container: incoming}
+`, az.Account(), endpoint, tokens)
+	}
+	f := &reloadFixture{az: az, path: filepath.Join(t.TempDir(), "blobvalet.yaml")}
+	f.write(t, configWith("{user: alice, token_env: TEST_ALICE_TOKEN}, {user: bob, token_env: TEST_BOB_TOKEN}"))
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	log := zap.New(core)
+	ctx := context.Background()
+	f.rl, err = newReloader(ctx, f.path, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.http = httptest.NewServer(f.rl)
+	t.Cleanup(f.http.Close)
+	admin := httptest.NewServer(f.rl.admin())
+	t.Cleanup(admin.Close)
+	readyz := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(admin.URL + "/readyz?verbose")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	sasFor := func(token, user string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.http.URL+"/sas?_method=PUT&bloburi="+url.QueryEscape(endpoint+"/uploads/users/"+user+"/x.txt"), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	refresh := func() { f.rl.current.Load().refresh(ctx, f.rl.status, log) }
+
+	if err := proxy.Set(faultproxy.Refuse, 0); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	code, body := readyz()
+	if code != 200 || !strings.Contains(body, "signing: ok") || !strings.Contains(body, "verifying: degraded: storage endpoint "+endpoint+" cannot be reached") || !strings.Contains(body, "connection refused") {
+		t.Fatalf("/readyz with storage down = %d %q; want 200, signing ok, verifying degraded with the cause", code, body)
+	}
+	before := proxy.Accepted()
+	for range 20 {
+		readyz()
+	}
+	if proxy.Accepted() != before {
+		t.Errorf("/readyz reached storage")
+	}
+
+	f.write(t, configWith("{user: bob, token_env: TEST_BOB_TOKEN}"))
+	if err := f.rl.reload(ctx); err != nil {
+		t.Fatalf("reload during the outage refused: %v", err)
+	}
+	if got := sasFor(aliceToken, "alice"); got != 401 {
+		t.Errorf("alice's revoked token after the reload = %d, want 401", got)
+	}
+	if got := sasFor(bobToken, "bob"); got != 200 {
+		t.Errorf("bob's SAS during the outage = %d, want 200", got)
+	}
+	if code, body := readyz(); code != 200 || !strings.Contains(body, "verifying: degraded: storage check pending: storage endpoint") || !strings.Contains(body, "connection refused") {
+		t.Errorf("/readyz after the reload = %d %q; want 200 with the storage check pending", code, body)
+	}
+	if logs.FilterMessageSnippet("storage check pending").Len() == 0 {
+		t.Error("the reload did not log that the storage check is pending")
+	}
+
+	// Hung storage: the answer names the wait, not "context deadline exceeded".
+	if err := proxy.Set(faultproxy.BlackHole, 0); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	if code, body := readyz(); code != 200 || !strings.Contains(body, "did not answer: no answer within 3s") || strings.Contains(body, "deadline exceeded") {
+		t.Errorf("/readyz with storage hung = %d %q", code, body)
+	}
+
+	if err := proxy.Set(faultproxy.Pass, 0); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	if code, body := readyz(); code != 200 || strings.Contains(body, "degraded") {
+		t.Errorf("/readyz with storage back = %d %q", code, body)
+	}
+	if logs.FilterMessage("storage check passed").Len() != 1 {
+		t.Error("the pending storage check did not log that it passed")
+	}
+	if got := sasFor(aliceToken, "alice"); got != 401 {
+		t.Errorf("alice's revoked token once storage is back = %d, want 401", got)
 	}
 }

@@ -374,7 +374,7 @@ func TestServeCommand(t *testing.T) {
 	az := azuritetest.Start(t, "uploads", "shared", "incoming")
 	dir := t.TempDir()
 	path := dir + "/blobvalet.yaml"
-	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\n"+testConfigYAML(az, "")), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+testConfigYAML(az, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TEST_STORAGE_KEY", az.Key())

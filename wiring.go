@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -86,6 +87,11 @@ type parts struct {
 	// nothing.
 	eventsMetrics *events.Metrics
 	storage       storageParts
+	status        *status // what readiness reports; nil makes a new one
+	// storagePending: when storage cannot be reached, build the generation
+	// anyway, with its storage check pending (a reload during an outage),
+	// instead of trying again until startCheckTimeout and failing.
+	storagePending bool
 }
 
 // storageParts replace the defaults the storage clients are built with:
@@ -187,7 +193,8 @@ func sharedKeyCredential(st config.Storage) (*azblob.SharedKeyCredential, error)
 }
 
 // generation is what one configuration runs: the HTTP server, the
-// staging sweeper and the delivery of webhook events.
+// staging sweeper and the delivery of webhook events, and what readiness
+// checks.
 type generation struct {
 	srv     *server.Server
 	sweeper *staging.Sweeper
@@ -195,6 +202,15 @@ type generation struct {
 	// deliverer posts the events waiting in the queue to this
 	// configuration's webhooks; nil when none is configured.
 	deliverer *events.Deliverer
+	// probe is a client that never retries, so that each check says at
+	// once what failed.
+	probe *service.Client
+	// signing reports whether the signer can sign; nil means always.
+	signing func() error
+	// pending is set while the storage check at reload could not reach
+	// storage; refresh runs it until it passes.
+	pending    atomic.Bool
+	pendingErr error
 }
 
 // newGeneration checks storage and assembles the server and the sweeper.
@@ -207,39 +223,61 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
 	}
-	containers := cfg.Policy().Containers()
-	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
-	defer cancel()
-	if err := checkStorage(cctx, client, cfg.Storage, containers, cfg.Staging.Container); err != nil {
+	g := &generation{cfg: cfg}
+	if g.probe, err = newServiceClient(cfg.Storage, noRetries(p.storage)); err != nil {
+		return nil, fmt.Errorf("storage client: %w", err)
+	}
+	if p.storagePending {
+		cctx, cancel := within(ctx, reloadCheckTimeout)
+		err = g.checkStorage(cctx)
+		cancel()
+		if isUnreachable(err) {
+			g.pending.Store(true)
+			g.pendingErr, err = fmt.Errorf("storage check pending: %w", err), nil
+		}
+	} else {
+		err = checkUntil(ctx, startCheckTimeout, g.checkStorage)
+	}
+	if err != nil {
 		return nil, err
 	}
 	var outbox success.Outbox
-	var deliverer *events.Deliverer
 	if ev := cfg.Events(); ev != nil {
-		queues, err := eventQueues(cctx, cfg.Storage, ev, p.storage)
+		// With storage out of reach (a reload during an outage) the queues
+		// are not checked now; storing and delivering events retry.
+		queues, err := eventQueues(ctx, cfg.Storage, ev, p.storage, !g.pending.Load())
 		if err != nil {
 			return nil, err
 		}
 		outbox = &events.Outbox{Queue: queues.Main, Metrics: p.eventsMetrics}
-		deliverer = &events.Deliverer{
+		g.deliverer = &events.Deliverer{
 			Queues: queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
 			Log: log.Named("events"), Metrics: p.eventsMetrics,
 		}
+	}
+	fresh := p.status == nil
+	if fresh {
+		p.status = newStatus(log)
 	}
 	auth, err := authn.New(ctx, authnOptions(cfg.Auth))
 	if err != nil {
 		return nil, err
 	}
-	signer, ready, err := newSigner(ctx, cfg, client)
+	signer, signing, err := newSigner(ctx, cfg, client)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("storage ready",
-		zap.String("account", cfg.Storage.Account),
-		zap.String("key", cfg.Storage.KeyName()),
-		zap.Strings("containers", containers),
-		zap.String("staging", cfg.Staging.Container),
-		zap.Int("rules", len(cfg.Policy().Rules())))
+	g.signing = signing
+	if g.pending.Load() {
+		log.Warn("storage check pending: authentication and rules apply now; verifying uploads waits for storage, checked again in the background", zap.Error(g.pendingErr))
+	} else {
+		log.Info("storage ready",
+			zap.String("account", cfg.Storage.Account),
+			zap.String("key", cfg.Storage.KeyName()),
+			zap.Strings("containers", cfg.Policy().Containers()),
+			zap.String("staging", cfg.Staging.Container),
+			zap.Int("rules", len(cfg.Policy().Rules())))
+	}
 	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
 	srv := server.New(server.Options{
 		Logger:      log,
@@ -250,7 +288,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		Lifetime:    time.Duration(cfg.SAS.Lifetime),
 		Staging:     area,
 		CORSOrigins: cfg.CORSOrigins,
-		Ready:       ready,
+		Ready:       p.status.report,
 		Success:     newChecker(cfg, client, signer, area, outbox, log),
 		Extra:       extra,
 		Metrics:     metrics,
@@ -259,13 +297,17 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		SuccessTimeout:     cfg.Success.Timeout.Duration(),
 		SuccessMaxInFlight: cfg.Success.MaxInFlight,
 	})
-	sweeper := &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
-	return &generation{srv: srv, sweeper: sweeper, cfg: cfg, deliverer: deliverer}, nil
+	g.srv = srv
+	g.sweeper = &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: sweepMetrics}
+	if fresh {
+		g.publish(p.status) // a shared status is published to once the generation is in force
+	}
+	return g, nil
 }
 
 // eventQueues returns the events queue and its dead-letter queue, once
 // both are found in the storage account.
-func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p storageParts) (*events.Queues, error) {
+func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p storageParts, check bool) (*events.Queues, error) {
 	svc, err := newQueueServiceClient(st, ev.Endpoint, p)
 	if err != nil {
 		return nil, fmt.Errorf("queue client: %w", err)
@@ -274,7 +316,12 @@ func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p st
 	if err != nil {
 		return nil, fmt.Errorf("webhook.queue: %w", err)
 	}
-	if err := queues.Check(ctx, st.Account); err != nil {
+	if !check {
+		return queues, nil
+	}
+	cctx, cancel := within(ctx, startCheckTimeout)
+	defer cancel()
+	if err := queues.Check(cctx, st.Account); err != nil {
 		return nil, fmt.Errorf("webhook events: %s", errs.FirstLine(err))
 	}
 	return queues, nil
@@ -301,28 +348,100 @@ func webhookTargets(cfg *config.Config) func(string) (events.Target, bool) {
 	}
 }
 
-// newSigner returns the SAS signer for the configured credential, and the
-// readiness check that goes with it.
-func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) (server.Signer, func(context.Context) error, error) {
-	storageReady := readiness(client)
+// noRetries returns p with the SDK's retries turned off.
+func noRetries(p storageParts) storageParts {
+	o := service.ClientOptions{}
+	if p.options != nil {
+		o = *p.options
+	}
+	o.Retry.MaxRetries = -1
+	p.options = &o
+	return p
+}
+
+// checkStorage runs the storage checks of the generation's configuration.
+func (g *generation) checkStorage(ctx context.Context) error {
+	return checkStorage(ctx, g.probe, g.cfg.Storage, g.cfg.Policy().Containers(), g.cfg.Staging.Container)
+}
+
+// signingErr says why the generation cannot sign, or nil.
+func (g *generation) signingErr() error {
+	if g.signing == nil {
+		return nil
+	}
+	return g.signing()
+}
+
+// publish records in st what the generation knows without asking storage.
+func (g *generation) publish(st *status) {
+	st.set(partSigning, g.signingErr())
+	if g.pending.Load() {
+		st.set(partVerifying, g.pendingErr)
+	} else {
+		st.set(partVerifying, nil)
+	}
+}
+
+// refresh checks what the generation can do and records it in st: a
+// pending storage check is run again (and logged when it passes), else
+// storage is asked whether it answers.
+func (g *generation) refresh(ctx context.Context, st *status, log *zap.Logger) {
+	st.set(partSigning, g.signingErr())
+	ctx, cancel := within(ctx, probeTimeout)
+	defer cancel()
+	if g.pending.Load() {
+		err := g.checkStorage(ctx)
+		if err != nil {
+			st.set(partVerifying, fmt.Errorf("storage check pending: %w", err))
+			return
+		}
+		g.pending.Store(false)
+		log.Info("storage check passed", zap.String("account", g.cfg.Storage.Account), zap.String("key", g.cfg.Storage.KeyName()))
+		st.set(partVerifying, nil)
+		return
+	}
+	_, err := g.probe.GetProperties(ctx, nil)
+	if err != nil {
+		if u := unreachable(ctx, g.cfg.Storage, err); u != nil {
+			err = u
+		} else {
+			err = fmt.Errorf("storage account %s: %s", g.cfg.Storage.Account, errs.FirstLine(err))
+		}
+	}
+	st.set(partVerifying, err)
+}
+
+// watch keeps st up to date with the generation current returns, every
+// readyEvery, until ctx ends.
+func watch(ctx context.Context, st *status, current func() *generation, log *zap.Logger) {
+	t := time.NewTicker(readyEvery)
+	defer t.Stop()
+	for {
+		current().refresh(ctx, st, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// newSigner returns the SAS signer for the configured credential, and what
+// says whether it can sign (nil: always).
+func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) (server.Signer, func() error, error) {
 	allowHTTP := config.IsLoopback(cfg.Storage.Endpoint)
 	if cfg.Storage.Credential == config.CredentialAzureAD {
 		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
 		if err := d.Start(ctx); err != nil {
 			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, errs.FirstLine(err))
 		}
-		return d, func(ctx context.Context) error {
-			if err := d.Ready(); err != nil {
-				return err
-			}
-			return storageReady(ctx)
-		}, nil
+		return d, d.Ready, nil
 	}
 	signer, err := sas.NewSharedKeySigner(cfg.Resolver(), cfg.Storage.Account, cfg.Storage.AccountKey(), allowHTTP)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage key: %w", err)
 	}
-	return signer, storageReady, nil
+	return signer, nil, nil
 }
 
 // promotionReadLifetime is how long the read-only SAS lasts with which

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -94,21 +95,32 @@ type proc struct {
 func startProc(bin string, args []string, log io.Writer) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AZURITE_SKIP_API_VERSION_CHECK=true")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	out := &tail{}
 	var w io.Writer = out
 	if log != nil {
 		w = io.MultiWriter(out, log)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("azurite: start %s: %w (install Node.js and npm, or set AZURITE_BIN)", bin, err)
-	}
 	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	started := make(chan error)
 	go func() {
+		// Where procAttr binds the process to its parent's death, the
+		// kernel means the thread that started it: this goroutine keeps
+		// that thread, blocked in Wait, for the process's lifetime, and
+		// never unlocks it, so the thread ends only after the process.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("azurite: start %s: %w (install Node.js and npm, or set AZURITE_BIN)", bin, err)
+	}
 	return p, nil
 }
 

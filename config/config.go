@@ -21,6 +21,7 @@ import (
 // Defaults and limits.
 const (
 	DefaultListen      = "127.0.0.1:8080"
+	DefaultAdminListen = "127.0.0.1:9090"
 	DefaultSASLifetime = 10 * time.Minute
 	MaxSASLifetime     = time.Hour
 	MinSASLifetime     = 30 * time.Second
@@ -30,6 +31,10 @@ const (
 type Config struct {
 	// Listen is the address the HTTP server listens on.
 	Listen string `yaml:"listen"`
+	// AdminListen is the address of /readyz and /metrics, which tell what
+	// is degraded and why and so are for the operator, not the public.
+	// Default 127.0.0.1:9090; it must differ from Listen.
+	AdminListen string `yaml:"admin_listen"`
 	// Storage is the storage account blobvalet signs for.
 	Storage Storage `yaml:"storage"`
 	// CORSOrigins are the page origins allowed to call blobvalet itself.
@@ -54,6 +59,8 @@ type Config struct {
 	TLS *TLS `yaml:"tls"`
 	// Success bounds the upload-success check.
 	Success Success `yaml:"success"`
+	// Shutdown sets how blobvalet stops.
+	Shutdown Shutdown `yaml:"shutdown"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -148,6 +155,15 @@ func (c *Config) complete(getenv func(string) string) error {
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add("listen", "want host:port such as 127.0.0.1:8080, got %q", c.Listen)
 	}
+	switch {
+	case c.AdminListen == "":
+		c.AdminListen = DefaultAdminListen
+	case !validHostPort(c.AdminListen):
+		p.add("admin_listen", "want host:port such as 127.0.0.1:9090, got %q", c.AdminListen)
+	}
+	if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		p.add("admin_listen", "%s is also listen: /readyz and /metrics need an address of their own", c.AdminListen)
+	}
 	c.Storage.complete(&p, getenv)
 	for i, o := range c.CORSOrigins {
 		canon, err := origin.Parse(o)
@@ -184,6 +200,7 @@ func (c *Config) complete(getenv func(string) string) error {
 	if c.TLS != nil {
 		c.TLS.complete(&p)
 	}
+	c.Shutdown.complete(&p)
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())
@@ -192,6 +209,11 @@ func (c *Config) complete(getenv func(string) string) error {
 		}
 	}
 	return p.err()
+}
+
+func validHostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
 }
 
 // Policy returns the compiled rules.

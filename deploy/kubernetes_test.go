@@ -185,20 +185,10 @@ func (v *variant) container(t *testing.T) *corev1.Container {
 	return &cs[0]
 }
 
-// shutdownDrain reads serve's shutdown timeout from its source, so that the
-// grace period follows it.
-func shutdownDrain(t *testing.T) time.Duration {
-	t.Helper()
-	src, err := os.ReadFile("../serve.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`shutdownTimeout\s*=\s*(\d+)\s*\*\s*time\.Second`).FindSubmatch(src)
-	if m == nil {
-		t.Fatal("serve.go has no shutdownTimeout = N * time.Second: update this test")
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return time.Duration(n) * time.Second
+// shutdownStop is the longest blobvalet takes to stop with sh: the drain,
+// then the wait for requests in flight.
+func shutdownStop(sh config.Shutdown) time.Duration {
+	return sh.Drain.Duration() + sh.Timeout.Duration()
 }
 
 func TestKubernetesVariants(t *testing.T) {
@@ -368,20 +358,27 @@ func checkPodSpec(t *testing.T, v *variant, cfg *config.Config) {
 	c := v.container(t)
 
 	_, port, _ := net.SplitHostPort(cfg.Listen)
-	var http *corev1.ContainerPort
-	for i, p := range c.Ports {
-		if p.Name == "http" {
-			http = &c.Ports[i]
+	_, adminPort, _ := net.SplitHostPort(cfg.AdminListen)
+	ports := map[string]string{} // name → number
+	for _, p := range c.Ports {
+		ports[p.Name] = strconv.Itoa(int(p.ContainerPort))
+	}
+	if ports["http"] != port {
+		t.Errorf("container port http is %q, but blobvalet listens on %s", ports["http"], cfg.Listen)
+	}
+	if ports["admin"] != adminPort {
+		t.Errorf("container port admin is %q, but blobvalet's admin listener is on %s", ports["admin"], cfg.AdminListen)
+	}
+	for name, addr := range map[string]string{"listen": cfg.Listen, "admin_listen": cfg.AdminListen} {
+		if host, _, _ := net.SplitHostPort(addr); host != "0.0.0.0" && host != "" && host != "::" {
+			t.Errorf("%s %s: the kubelet and the Service cannot reach a pod that listens on %s", name, addr, host)
 		}
 	}
-	if http == nil || strconv.Itoa(int(http.ContainerPort)) != port {
-		t.Errorf("container port http is %v, but blobvalet listens on %s", http, cfg.Listen)
-	}
-	if host, _, _ := net.SplitHostPort(cfg.Listen); host != "0.0.0.0" && host != "" && host != "::" {
-		t.Errorf("listen %s: the kubelet and the Service cannot reach a pod that listens on %s", cfg.Listen, host)
-	}
+	// Liveness on the public port (it says nothing); readiness, which names
+	// what is degraded and why, on the admin port.
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		want := map[string]string{"liveness": "/healthz", "readiness": "/readyz"}[name]
+		wantPort := map[string]string{"liveness": "http", "readiness": "admin"}[name]
 		if p == nil || p.HTTPGet == nil {
 			t.Errorf("no HTTP %s probe", name)
 			continue
@@ -389,9 +386,12 @@ func checkPodSpec(t *testing.T, v *variant, cfg *config.Config) {
 		if p.HTTPGet.Path != want {
 			t.Errorf("%s probe path %q, want %q", name, p.HTTPGet.Path, want)
 		}
-		if pp := p.HTTPGet.Port; pp.String() != "http" && pp.String() != port {
-			t.Errorf("%s probe port %s is not blobvalet's", name, pp.String())
+		if pp := p.HTTPGet.Port.String(); pp != wantPort && pp != ports[wantPort] {
+			t.Errorf("%s probe port %s, want %s (%s)", name, pp, wantPort, ports[wantPort])
 		}
+	}
+	if a := v.deploy.Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != adminPort || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("the pods' prometheus.io annotations %v do not point at /metrics on the admin port %s", a, adminPort)
 	}
 
 	if r := c.Resources; r.Requests.Cpu().IsZero() || r.Requests.Memory().IsZero() || r.Limits.Memory().IsZero() {
@@ -426,9 +426,9 @@ func checkPodSpec(t *testing.T, v *variant, cfg *config.Config) {
 	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
 		preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
 	}
-	drain := shutdownDrain(t)
-	if g := ps.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= preStop+drain {
-		t.Errorf("terminationGracePeriodSeconds must exceed the preStop sleep (%v) plus blobvalet's shutdown drain (%v)", preStop, drain)
+	stop := shutdownStop(cfg.Shutdown)
+	if g := ps.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= preStop+stop {
+		t.Errorf("terminationGracePeriodSeconds must exceed the preStop sleep (%v) plus blobvalet's shutdown drain and timeout (%v)", preStop, stop)
 	}
 }
 
@@ -441,7 +441,7 @@ func checkService(t *testing.T, v *variant, cfg *config.Config) {
 	_, port, _ := net.SplitHostPort(cfg.Listen)
 	for _, p := range s.Spec.Ports {
 		if tp := p.TargetPort.String(); tp != "http" && tp != port {
-			t.Errorf("Service port %s targets %s, not blobvalet's port", p.Name, tp)
+			t.Errorf("Service port %s targets %s, not blobvalet's public port: the admin port stays inside the cluster", p.Name, tp)
 		}
 	}
 }

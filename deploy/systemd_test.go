@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blobvalet/blobvalet/config"
 )
 
 const unitPath = "systemd/blobvalet.service"
@@ -85,8 +87,9 @@ func TestSystemdUnitSettings(t *testing.T) {
 	}
 	stop := s["Service.TimeoutStopSec"]
 	d, err := time.ParseDuration(strings.Join(stop, ""))
-	if drain := shutdownDrain(t); err != nil || d <= drain {
-		t.Errorf("TimeoutStopSec=%q must exceed blobvalet's shutdown drain (%v)", stop, drain)
+	// The unit's configuration is the operator's: it has the defaults.
+	if longest := shutdownStop(config.Shutdown{Drain: config.Duration(config.DefaultShutdownDrain), Timeout: config.Duration(config.DefaultShutdownTimeout)}); err != nil || d <= longest {
+		t.Errorf("TimeoutStopSec=%q must exceed blobvalet's default shutdown drain and timeout (%v)", stop, longest)
 	}
 }
 

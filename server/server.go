@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -59,11 +60,13 @@ type Options struct {
 	Staging Stager
 	// CORSOrigins are the origins allowed to call the server from a page.
 	CORSOrigins []string
-	// Ready reports whether the service can do its work; nil means always.
-	Ready func(ctx context.Context) error
+	// Ready reports what the service can do now; it must answer at once
+	// (keep the state up to date elsewhere). Nil means always ready.
+	Ready func() Readiness
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Metrics are updated and served at /metrics; nil makes new ones.
+	// Metrics are updated and served at the admin handler's /metrics; nil
+	// makes new ones.
 	Metrics *Metrics
 	// Success verifies finished uploads; nil leaves POST /success out.
 	Success SuccessChecker
@@ -83,6 +86,7 @@ type Options struct {
 type Server struct {
 	Options
 	handler http.Handler
+	admin   http.Handler
 	// successSlots holds a token for each upload-success check running;
 	// nil without a cap.
 	successSlots chan struct{}
@@ -108,8 +112,6 @@ func New(o Options) *Server {
 		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
 	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
-	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
-	r.Handle("/metrics", promhttp.HandlerFor(o.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
 	client.Routes(r)
 	if o.Extra != nil {
 		o.Extra(r)
@@ -123,8 +125,29 @@ func New(o Options) *Server {
 
 	// CORS wraps the router so that preflights never reach it.
 	s.handler = withRequestID(s.cors()(r))
+	s.admin = withRequestID(s.adminRouter())
 	return s
 }
+
+// adminRouter routes what tells how the service is doing: readiness names
+// what is degraded and why, and metrics count rules and outcomes, so they
+// are for the operator's network, not the public one.
+func (s *Server) adminRouter() *mux.Router {
+	r := mux.NewRouter()
+	r.Use(s.instrument)
+	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
+	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
+	r.Handle("/metrics", promhttp.HandlerFor(s.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	})
+	return r
+}
+
+// Admin returns the handler for the admin listener: /healthz, /readyz and
+// /metrics.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 // Close releases what the server holds: a signer's background key renewal.
 func (s *Server) Close() error {
@@ -177,17 +200,91 @@ func handleHealth(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
+// handleReady answers 200 while every essential part works, whatever else
+// is degraded, and lists what is degraded and why; 503 while an essential
+// part fails or the service is stopping. ?verbose adds every part with
+// when it was last checked.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var rd Readiness
 	if s.Ready != nil {
-		if err := s.Ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
-			return
+		rd = s.Ready()
+	}
+	if !rd.OK() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, verbose := r.URL.Query()["verbose"]
+	_, _ = io.WriteString(w, rd.Text(verbose, s.Now()))
+}
+
+// Readiness is what the service can do now, as /readyz tells it.
+type Readiness struct {
+	// Stopping is set once shutdown began: readiness fails so that load
+	// balancers send nothing new while the requests in flight finish.
+	Stopping bool
+	// Parts are what the service does, in order.
+	Parts []Part
+}
+
+// Part is one thing the service does, and whether it works.
+type Part struct {
+	// Name says what the part does: signing, verifying.
+	Name string
+	// Essential parts make the service unready when they fail; the others
+	// only degrade it.
+	Essential bool
+	// Problem says why the part does not work; empty while it does.
+	Problem string
+	// Since is when the part started working or failing as it does now.
+	Since time.Time
+	// Checked is when the part was last checked.
+	Checked time.Time
+}
+
+// OK reports whether the service is ready: not stopping, and every
+// essential part works.
+func (rd Readiness) OK() bool {
+	if rd.Stopping {
+		return false
+	}
+	for _, p := range rd.Parts {
+		if p.Essential && p.Problem != "" {
+			return false
 		}
 	}
-	_, _ = io.WriteString(w, "ready\n")
+	return true
+}
+
+// Text is the body of /readyz: the verdict, then one line per part that
+// does not work (every part when verbose).
+func (rd Readiness) Text(verbose bool, now time.Time) string {
+	var b strings.Builder
+	switch {
+	case rd.Stopping:
+		b.WriteString("not ready: stopping\n")
+	case !rd.OK():
+		b.WriteString("not ready\n")
+	default:
+		b.WriteString("ready\n")
+	}
+	for _, p := range rd.Parts {
+		state := "ok"
+		switch {
+		case p.Problem != "" && p.Essential:
+			state = "failing: " + p.Problem
+		case p.Problem != "":
+			state = "degraded: " + p.Problem
+		case !verbose:
+			continue
+		}
+		b.WriteString(p.Name + ": " + state)
+		if verbose && !p.Checked.IsZero() {
+			fmt.Fprintf(&b, " (since %s; checked %s ago)", p.Since.UTC().Format(time.RFC3339), now.Sub(p.Checked).Round(time.Millisecond))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -291,20 +292,31 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics checks which routes each listener serves: readiness
+// and metrics only on the admin one, health on both.
 func TestHealthAndMetrics(t *testing.T) {
 	ts := newTestServer(t)
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/client/uppy-blobvalet.js": 200, "/nope": 404} {
-		w := httptest.NewRecorder()
-		ts.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
-		if w.Code != want {
-			t.Errorf("GET %s = %d, want %d", path, w.Code, want)
+	for _, tt := range []struct {
+		handler http.Handler
+		name    string
+		want    map[string]int
+	}{
+		{ts, "public", map[string]int{"/healthz": 200, "/readyz": 404, "/metrics": 404, "/client/uppy-blobvalet.js": 200, "/nope": 404}},
+		{ts.Admin(), "admin", map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/sas": 404, "/client/uppy-blobvalet.js": 404}},
+	} {
+		for path, want := range tt.want {
+			w := httptest.NewRecorder()
+			tt.handler.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			if w.Code != want {
+				t.Errorf("%s: GET %s = %d, want %d", tt.name, path, w.Code, want)
+			}
 		}
 	}
 	r := httptest.NewRequest("GET", sasQuery(endpoint+"/uploads/users/alice/x", "PUT"), nil)
 	r.Header.Set("Authorization", "Bearer "+aliceToken)
 	ts.ServeHTTP(httptest.NewRecorder(), r)
 	w := httptest.NewRecorder()
-	ts.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	ts.Admin().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Body)
 	if !strings.Contains(string(body), `blobvalet_sas_decisions_total{outcome="issued",rule="own-folder"} 1`) {
 		t.Errorf("metrics lack the issued SAS:\n%s", body)
@@ -352,4 +364,44 @@ func FuzzParseSASQuery(f *testing.F) {
 			t.Fatalf("container %q", req.blob.Container)
 		}
 	})
+}
+
+// TestReadiness checks /readyz's verdict and body: ready while every
+// essential part works, whatever is degraded; 503 while stopping.
+func TestReadiness(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	signing := Part{Name: "signing", Essential: true, Since: now.Add(-time.Hour), Checked: now.Add(-2 * time.Second)}
+	verifying := Part{Name: "verifying", Since: now.Add(-time.Hour), Checked: now.Add(-2 * time.Second)}
+	down := verifying
+	down.Problem = "storage endpoint http://127.0.0.1:1/x cannot be reached: dial tcp 127.0.0.1:1: connect: connection refused"
+	noKey := signing
+	noKey.Problem = "no user delegation key yet"
+	tests := []struct {
+		name  string
+		rd    Readiness
+		query string
+		code  int
+		body  string
+	}{
+		{"all works", Readiness{Parts: []Part{signing, verifying}}, "", 200, "ready\n"},
+		{"nothing to report", Readiness{}, "", 200, "ready\n"},
+		{"storage down", Readiness{Parts: []Part{signing, down}}, "", 200, "ready\nverifying: degraded: " + down.Problem + "\n"},
+		{"no key", Readiness{Parts: []Part{noKey, verifying}}, "", 503, "not ready\nsigning: failing: no user delegation key yet\n"},
+		{"stopping", Readiness{Stopping: true, Parts: []Part{signing, verifying}}, "", 503, "not ready: stopping\n"},
+		{"verbose", Readiness{Parts: []Part{signing, down}}, "?verbose", 200, "ready\n" +
+			"signing: ok (since 2030-01-01T11:00:00Z; checked 2s ago)\n" +
+			"verifying: degraded: " + down.Problem + " (since 2030-01-01T11:00:00Z; checked 2s ago)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOptions(t)
+			o.Now = func() time.Time { return now }
+			o.Ready = func() Readiness { return tt.rd }
+			w := httptest.NewRecorder()
+			New(o).Admin().ServeHTTP(w, httptest.NewRequest("GET", "/readyz"+tt.query, nil))
+			if w.Code != tt.code || w.Body.String() != tt.body {
+				t.Errorf("/readyz%s = %d %q, want %d %q", tt.query, w.Code, w.Body, tt.code, tt.body)
+			}
+		})
+	}
 }
