@@ -19,6 +19,7 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/internal/faultproxy"
+	"github.com/blobvalet/blobvalet/server"
 )
 
 // queueStack is a stack wired as serve wires it: Azurite with its queue
@@ -227,6 +228,11 @@ func TestSuccessEnqueueFails(t *testing.T) {
 	if err := p.Set(faultproxy.Refuse, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Readiness says that events are degraded, and why.
+	s.rl.current.Load().refresh(context.Background(), s.rl.status, zap.NewNop())
+	if p := readinessPart(s.rl.status, partEvents); p == nil || !strings.Contains(p.Problem, "events queue") {
+		t.Fatalf("readiness with the queue refusing: %+v", s.rl.status.report())
+	}
 	start := time.Now()
 	code, ans := s.reportSuccess(t, aliceToken, "uploads", name)
 	t.Logf("queue refusing: %d %v in %v", code, ans, time.Since(start))
@@ -240,6 +246,10 @@ func TestSuccessEnqueueFails(t *testing.T) {
 	stamped := *props.Metadata["Blobvalet_event"]
 	if err := p.Set(faultproxy.Pass, 0); err != nil {
 		t.Fatal(err)
+	}
+	s.rl.current.Load().refresh(context.Background(), s.rl.status, zap.NewNop())
+	if p := readinessPart(s.rl.status, partEvents); p == nil || p.Problem != "" {
+		t.Fatalf("readiness with the queue back: %+v", s.rl.status.report())
 	}
 	code, ans = s.reportSuccess(t, aliceToken, "uploads", name)
 	if code != 200 || ans["eventId"] != stamped {
@@ -265,4 +275,14 @@ func startProxy(t *testing.T, endpoint string) *faultproxy.Proxy {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// readinessPart returns the named part of st's report, or nil.
+func readinessPart(st *status, name string) *server.Part {
+	for _, p := range st.report().Parts {
+		if p.Name == name {
+			return &p
+		}
+	}
+	return nil
 }

@@ -137,10 +137,12 @@ func isNetError(err error) bool {
 }
 
 // Parts of readiness: blobvalet is ready while it can sign; verifying
-// finished uploads needs storage, and only degrades it.
+// finished uploads needs storage, and storing and delivering webhook
+// events needs the events queue: each only degrades it.
 const (
 	partSigning   = "signing"
 	partVerifying = "verifying"
+	partEvents    = "events"
 )
 
 // status is what blobvalet can do now, as readiness reports it. It is kept

@@ -382,13 +382,21 @@ func (g *generation) publish(st *status) {
 	}
 }
 
-// refresh checks what the generation can do and records it in st: a
-// pending storage check is run again (and logged when it passes), else
-// storage is asked whether it answers.
+// refresh checks what the generation can do and records it in st: the
+// events queue is asked whether it answers; a pending storage check is run
+// again (and logged when it passes), else storage is asked whether it
+// answers.
 func (g *generation) refresh(ctx context.Context, st *status, log *zap.Logger) {
 	st.set(partSigning, g.signingErr())
 	ctx, cancel := within(ctx, probeTimeout)
 	defer cancel()
+	if g.deliverer != nil {
+		err := g.deliverer.Queues.Check(ctx, g.cfg.Storage.Account)
+		if err != nil {
+			err = fmt.Errorf("events queue: %s", errs.FirstLine(err))
+		}
+		st.set(partEvents, err)
+	}
 	if g.pending.Load() {
 		err := g.checkStorage(ctx)
 		if err != nil {
