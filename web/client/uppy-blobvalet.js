@@ -183,6 +183,8 @@ export default class BlobvaletAzure extends BasePlugin {
 
   #files = new Map();
   #slots;
+  // The server's thumbnail of each verified file, by file id.
+  #thumbnails = new Map();
 
   constructor(uppy, opts) {
     super(uppy, { ...defaults, ...opts });
@@ -209,6 +211,7 @@ export default class BlobvaletAzure extends BasePlugin {
     this.uppy.on("upload-pause", this.#onPause);
     this.uppy.on("pause-all", this.#onPauseAll);
     this.uppy.on("resume-all", this.#onResumeAll);
+    this.uppy.on("thumbnail:generated", this.#onThumbnail);
   }
 
   uninstall() {
@@ -221,6 +224,7 @@ export default class BlobvaletAzure extends BasePlugin {
     this.uppy.off("upload-pause", this.#onPause);
     this.uppy.off("pause-all", this.#onPauseAll);
     this.uppy.off("resume-all", this.#onResumeAll);
+    this.uppy.off("thumbnail:generated", this.#onThumbnail);
   }
 
   // ---- Uppy's side: the uploader step and the events that steer it.
@@ -235,7 +239,17 @@ export default class BlobvaletAzure extends BasePlugin {
     await Promise.allSettled(files.map((f) => this.#uploadFile(f.id)));
   };
 
+  // A thumbnail the browser makes of the local file may be done after the
+  // upload was verified: the server's thumbnail stays the preview.
+  #onThumbnail = (file) => {
+    const url = this.#thumbnails.get(file.id);
+    if (url && this.uppy.getFile(file.id) && this.uppy.getFile(file.id).preview !== url) {
+      this.uppy.setFileState(file.id, { preview: url });
+    }
+  };
+
   #onFileRemoved = (file) => {
+    this.#thumbnails.delete(file.id);
     const st = this.#files.get(file.id);
     if (!st) return;
     this.#files.delete(file.id);
@@ -491,6 +505,7 @@ export default class BlobvaletAzure extends BasePlugin {
     this.uppy.emit("upload-success", this.uppy.getFile(file.id), { status, body, uploadURL });
     // The server's thumbnail becomes the file's preview, as in Fine Uploader.
     if (typeof body.thumbnailUrl === "string" && body.thumbnailUrl !== "" && this.uppy.getFile(file.id)) {
+      this.#thumbnails.set(file.id, body.thumbnailUrl);
       this.uppy.setFileState(file.id, { preview: body.thumbnailUrl });
     }
   }
