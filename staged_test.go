@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -18,6 +20,7 @@ import (
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/success"
 )
 
 // The attacks that the staging design closes, replayed against Azurite as
@@ -259,4 +262,51 @@ func deflate(t *testing.T, b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+// gatedPromotion holds promotions until its gate opens, as a large file's
+// server-side copy takes its time.
+type gatedPromotion struct {
+	success.AzureStore
+	gate chan struct{}
+}
+
+func (g gatedPromotion) Promote(ctx context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c success.Commit) (string, error) {
+	<-g.gate
+	return g.AzureStore.Promote(ctx, src, etag, size, dst, c)
+}
+
+// TestPromotionOutlivesItsRequest: a copy that takes longer than the
+// request's budget gets a retryable answer, goes on after the request has
+// ended, and the retry finds the upload at its final name with the event id
+// it was stamped with.
+func TestPromotionOutlivesItsRequest(t *testing.T) {
+	s := newStackWith(t, "", "success: {timeout: 1s}\n")
+	checker := s.srv.Success.(*success.Checker)
+	gate := make(chan struct{})
+	checker.Store = gatedPromotion{AzureStore: checker.Store.(success.AzureStore), gate: gate}
+	name := "users/alice/large.png"
+	s.uploadAsBrowser(t, aliceToken, "uploads", name, "image/png", pngBytes)
+	code, ans := s.reportSuccess(t, aliceToken, "uploads", name)
+	if code != 504 || ans["preventRetry"] != nil || !strings.Contains(fmt.Sprint(ans["error"]), "still being moved into place") {
+		t.Fatalf("copy outlasting the request: %d %v, want a retryable 504", code, ans)
+	}
+	if s.exists(t, "uploads", name) {
+		t.Fatal("at the final name before the copy")
+	}
+	close(gate)
+	deadline := time.Now().Add(20 * time.Second)
+	for !s.exists(t, "uploads", name) {
+		if time.Now().After(deadline) {
+			t.Fatal("the copy did not go on after its request ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, ans = s.reportSuccess(t, aliceToken, "uploads", name)
+	if code != 200 || ans["eventId"] != s.metadata(t, "uploads", name)["blobvalet_event"] {
+		t.Fatalf("retry: %d %v", code, ans)
+	}
+	if s.exists(t, "incoming", staged("alice", "uploads", name)) {
+		t.Error("staging blob left")
+	}
 }

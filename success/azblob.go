@@ -25,8 +25,8 @@ import (
 // a time. Azure takes up to 4000 MiB in one Put Block From URL; smaller
 // blocks keep each request short.
 const (
-	PromoteBlockSize = 256 << 20
-	PromoteParallel  = 4
+	PromoteBlockSize = 64 << 20
+	PromoteParallel  = 8
 )
 
 // AzureStore is the Store of an Azure Blob service, used with the service's

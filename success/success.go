@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -151,6 +152,25 @@ type Checker struct {
 	Now     func() time.Time
 	// Log receives what goes wrong after an answer is settled; nil logs nothing.
 	Log *zap.Logger
+	// CompleteTimeout bounds the promotion of a verified upload and the
+	// storing of its event, which go on when the request that started them
+	// runs out of time; 0 means DefaultCompleteTimeout.
+	CompleteTimeout time.Duration
+
+	// completing holds the completions running, by staging blob and ETag,
+	// so that a retry waits for the one under way instead of copying again.
+	completing sync.Map
+}
+
+// DefaultCompleteTimeout bounds a promotion that outlasts its request: time
+// for a large file's server-side copy.
+const DefaultCompleteTimeout = time.Hour
+
+// completion is a promotion under way and, once done is closed, its outcome.
+type completion struct {
+	done chan struct{}
+	res  Result
+	err  error
 }
 
 // Check verifies the caller's staged upload for req.Blob and promotes it.
@@ -186,6 +206,45 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	if v != nil {
 		return Result{}, c.reject(ctx, stg, p, rule, v)
 	}
+	return c.complete(ctx, req, rule, stg, p, verdict)
+}
+
+// complete promotes a verified upload, removes its staging blob and stores
+// its event. That work runs on its own deadline, detached from the request:
+// when the request's budget ends first (a large file's copy, a slow
+// storage), the caller gets a retryable answer while the work goes on, and
+// its retry finds the upload promoted, or waits for the same completion.
+// So no verified upload is left half done, and no event is lost because a
+// browser stopped asking.
+func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+	key := stg.String() + "\x00" + p.ETag
+	call := &completion{done: make(chan struct{})}
+	if running, loaded := c.completing.LoadOrStore(key, call); loaded {
+		call = running.(*completion)
+	} else {
+		timeout := c.CompleteTimeout
+		if timeout <= 0 {
+			timeout = DefaultCompleteTimeout
+		}
+		go func() {
+			defer c.completing.Delete(key)
+			defer close(call.done)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+			defer cancel()
+			call.res, call.err = c.promote(dctx, req, rule, stg, p, verdict)
+		}()
+	}
+	select {
+	case <-call.done:
+		return call.res, call.err
+	case <-ctx.Done():
+		return Result{}, errs.E("success.check", errs.Timeout, "the file is still being moved into place; retrying answers when it is done")
+	}
+}
+
+// promote copies a verified upload to its final name and finishes it.
+func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+	const op = "success.promote"
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
 	md := uploaderMetadata(p.Metadata)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,5 +458,66 @@ func TestRuleActions(t *testing.T) {
 	c.GlobalWebhook = false
 	if _, err := c.Check(context.Background(), req("alice", "users/alice/x.png")); err != nil || len(o.stored) != 0 {
 		t.Fatalf("no webhook: %v, stored %+v", err, o.stored)
+	}
+}
+
+// gatedStore holds every promotion until its gate opens, as a large file's
+// copy or a slow storage does.
+type gatedStore struct {
+	*fakeStore
+	gate     chan struct{}
+	promotes atomic.Int32
+}
+
+func (g *gatedStore) Promote(ctx context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c Commit) (string, error) {
+	g.promotes.Add(1)
+	<-g.gate
+	return g.fakeStore.Promote(ctx, src, etag, size, dst, c)
+}
+
+// TestPromotionOutlivesTheRequest: a promotion that takes longer than the
+// request answers a retryable timeout, goes on, stores its event, and the
+// retry gets the same answer as if it had been quick; a retry while it runs
+// waits for it instead of copying again.
+func TestPromotionOutlivesTheRequest(t *testing.T) {
+	st := &gatedStore{fakeStore: &fakeStore{staging: staged(10)}, gate: make(chan struct{})}
+	ob := &fakeOutbox{}
+	c := checker(st, ob)
+	c.GlobalWebhook = true
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	for i := range 2 {
+		_, err := c.Check(short(), req("alice", "users/alice/x.png"))
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Kind != errs.Timeout || e.PreventRetry || e.Reset {
+			t.Fatalf("attempt %d while the copy runs: %v, want a retryable timeout", i, err)
+		}
+	}
+	if n := st.promotes.Load(); n != 1 {
+		t.Fatalf("%d promotions for one upload, want 1", n)
+	}
+	close(st.gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ob.mu.Lock()
+		n := len(ob.stored)
+		ob.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event of the promotion that outlived its request was not stored")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := c.Check(context.Background(), req("alice", "users/alice/x.png"))
+	if err != nil || !res.Repeat || res.EventID != ob.stored[0].ID {
+		t.Fatalf("retry after the copy: %+v %v, want the promoted upload with event %s", res, err, ob.stored[0].ID)
+	}
+	if st.staging != nil {
+		t.Error("staging blob left after the promotion")
 	}
 }
