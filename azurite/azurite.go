@@ -107,9 +107,13 @@ func startProc(bin string, args []string, log io.Writer) (*proc, error) {
 	go func() {
 		// Where procAttr binds the process to its parent's death, the
 		// kernel means the thread that started it: this goroutine keeps
-		// that thread, blocked in Wait, for the process's lifetime, and
-		// never unlocks it, so the thread ends only after the process.
+		// that thread, blocked in Wait, for the process's lifetime. It
+		// unlocks the thread once the process has exited rather than
+		// returning locked: Go ends a thread whose goroutine returns
+		// locked, and the kernel would then kill any other child bound to
+		// that thread's death, such as a browser a test started from it.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
