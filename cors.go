@@ -205,7 +205,7 @@ func joinOrDash(l []string) string {
 	return strings.Join(l, ",")
 }
 
-// printDiff shows the rules before and after, and what happens to
+// printCORSDiff shows the rules before and after, and what happens to
 // blobvalet's rule.
 func printCORSDiff(w io.Writer, r corscfg.Result) {
 	fmt.Fprintln(w, "Before:")

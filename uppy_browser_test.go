@@ -366,7 +366,7 @@ func TestUppyRetriesAFailedBlock(t *testing.T) {
 	}
 }
 
-// TestUppyXHRUploadAlternative runs the README's plugin-less setup (Uppy's
+// TestUppyXHRUploadAlternative runs docs/clients/uppy.md's plugin-less setup (Uppy's
 // own XHRUpload with a SAS from blobvalet as its endpoint) in the page.
 func TestUppyXHRUploadAlternative(t *testing.T) {
 	p := openUppy(t, nil)

@@ -162,7 +162,8 @@ func NewResolver(endpoint string, containers []string) (*Resolver, error) {
 	return r, nil
 }
 
-// Errors of Resolve. Both mean the URI is not one this service signs for.
+// Errors of Resolve and Container. ErrUnknownContainer means the URI is in
+// no configured container, so it is not one this service signs for.
 var (
 	ErrUnknownContainer = errors.New("not a blob of a configured container")
 )

@@ -46,8 +46,8 @@ type DelegationSigner struct {
 }
 
 // NewDelegationSigner returns a signer that gets its keys from source
-// (a service.Client authenticated with Entra ID). Call Run to fetch the
-// first key and keep it fresh.
+// (a service.Client authenticated with Entra ID). Call Start to fetch the
+// first key and keep it fresh, and Close to stop.
 func NewDelegationSigner(resolver *blobref.Resolver, source KeySource, allowHTTP bool, now func() time.Time, keyLifetime, renewBefore time.Duration) *DelegationSigner {
 	p := azsas.ProtocolHTTPS
 	if allowHTTP {
@@ -80,9 +80,9 @@ func (d *DelegationSigner) Renew(ctx context.Context) error {
 
 func to(s string) *string { return &s }
 
-// Run renews the key whenever it is within renewBefore of its expiry, and
-// retries failures every retry interval, until ctx is done. tick is how
-// often it looks; a minute is plenty.
+// Run renews the key whenever it is within renewBefore of its expiry, until
+// ctx is done; a renewal that fails is tried again at the next tick. tick is
+// how often it looks; a minute is plenty.
 func (d *DelegationSigner) Run(ctx context.Context, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()

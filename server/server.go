@@ -1,7 +1,9 @@
 // Package server is blobvalet's HTTP layer: routing, CORS, request ids,
-// logging, metrics, and the mapping of errors to HTTP answers. Nothing else
-// in blobvalet imports net/http handlers; the decisions it serves are made in
-// packages authz, sas and success.
+// logging, metrics, and the mapping of errors to HTTP answers. It serves the
+// public API (/sas, /success, /healthz and web/client's plugin files) and
+// the admin endpoints (/readyz, /metrics); the demo page's routes come from
+// package web through Options.Extra, and main owns the listeners. The
+// decisions it serves are made in packages authz, sas and success.
 package server
 
 import (
