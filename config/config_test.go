@@ -332,3 +332,24 @@ func TestEventsAndSuccessDefaults(t *testing.T) {
 		t.Errorf("success %+v", s)
 	}
 }
+
+// TestREADMEConfig parses the README's minimal configuration as a reader
+// would copy it, so the front page never shows a file serve refuses.
+func TestREADMEConfig(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no yaml block")
+	}
+	cfg, err := Parse([]byte(block), goodEnv)
+	if err != nil {
+		t.Fatalf("README.md's configuration: %v", err)
+	}
+	if cfg.Staging.Container != "incoming" || len(cfg.Policy().Rules()) != 1 {
+		t.Errorf("README.md's configuration read as %+v", cfg)
+	}
+}
