@@ -124,6 +124,9 @@ func storageClientOptions(budget time.Duration) policy.ClientOptions {
 	try := storageTryTimeout(budget)
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = try
+	// Storage's bytes as stored: a blob stored with Content-Encoding: gzip
+	// must show its encoding to the content check, not be inflated on the way.
+	t.DisableCompression = true
 	return policy.ClientOptions{
 		Retry: policy.RetryOptions{
 			MaxRetries: storageMaxRetries, TryTimeout: try,
