@@ -16,7 +16,8 @@ const sniffLen = 512
 
 // RuleViolation says which check a blob failed, in words for its uploader.
 type RuleViolation struct {
-	// Check is content_encoding, max_size, extensions or content_types.
+	// Check is content_encoding, content_type (the declared type does not
+	// parse), max_size, extensions or content_types.
 	Check   string
 	Message string
 }
@@ -33,10 +34,10 @@ type Verdict struct {
 }
 
 // Verify checks an upload against a rule's constraints: no content
-// encoding, its stored size, its name's ending, and both the type the
-// browser declared and the type its first bytes show. It returns the
-// verdict for an upload that passes and the violation for one that does
-// not.
+// encoding, a declared type that is one media type, its stored size, its
+// name's ending, and both the type the browser declared and the type its
+// first bytes show. It returns the verdict for an upload that passes and
+// the violation for one that does not.
 //
 // The content's type is sniffed as browsers do (the WHATWG rules, as
 // net/http implements them) and, for anything that sniffs as text, also
@@ -47,13 +48,20 @@ func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdi
 	if p.ContentEncoding != "" {
 		return Verdict{}, &RuleViolation{"content_encoding", fmt.Sprintf("files may not be stored with a Content-Encoding (this one has %q); upload the file as it is", capped(p.ContentEncoding))}
 	}
+	declared := ""
+	if strings.TrimSpace(p.ContentType) != "" {
+		mt, err := authz.ParseMediaType(p.ContentType)
+		if err != nil {
+			return Verdict{}, &RuleViolation{"content_type", fmt.Sprintf("file type %q is not one media type; upload the file with a single type such as image/png", capped(p.ContentType))}
+		}
+		declared = mt
+	}
 	if c.MaxSize > 0 && p.Size > c.MaxSize {
 		return Verdict{}, &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", bytesize.Decimal(p.Size), bytesize.Binary(c.MaxSize))}
 	}
 	if !c.AllowsName(string(name)) {
 		return Verdict{}, &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
 	}
-	declared := authz.MediaType(p.ContentType)
 	sniffed := Sniff(head)
 	verified := verifiedType(declared, sniffed)
 	if len(c.ContentTypes) > 0 {
