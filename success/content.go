@@ -11,8 +11,10 @@ import (
 	"github.com/blobvalet/blobvalet/bytesize"
 )
 
-// sniffLen is how much of a blob is read to tell its type.
-const sniffLen = 512
+// sniffLen is how much of a blob is read, in the one ranged read that also
+// returns its properties, to tell its type: the sniffer reads the first
+// 512 bytes, and text is searched for markup in all of it.
+const sniffLen = 8 << 10
 
 // RuleViolation says which check a blob failed, in words for its uploader.
 type RuleViolation struct {
@@ -41,8 +43,8 @@ type Verdict struct {
 //
 // The content's type is sniffed as browsers do (the WHATWG rules, as
 // net/http implements them) and, for anything that sniffs as text, also
-// looked for markup anywhere in the first bytes, after a byte-order mark or
-// a line of text: a browser that is told the type would not run it, but a
+// looked for markup anywhere in the first sniffLen bytes, after a
+// byte-order mark or lines of text: a browser that is told the type would not run it, but a
 // file that holds HTML is not a picture.
 func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdict, *RuleViolation) {
 	if p.ContentEncoding != "" {
