@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -255,7 +256,7 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	const op = "success.promote"
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
-	md := uploaderMetadata(p.Metadata)
+	md := uploaderMetadata(p.Metadata, req.Blob.Name)
 	md[MetaOwner] = req.User.ID
 	md[MetaVerifiedAt] = verifiedAt
 	md[MetaEvent] = eventID
@@ -456,15 +457,25 @@ func EventID(final blobref.Ref, stagingETag string) string {
 }
 
 // uploaderMetadata returns the uploader's own metadata (Fine Uploader's
-// qqfilename and the page's params), keys in lower case as Fine Uploader
-// sends them, without anything in blobvalet's namespace.
-func uploaderMetadata(md map[string]string) map[string]string {
+// qqfilename and the page's params) that is well formed (see
+// keepMetadata), keys in lower case as Fine Uploader sends them, without
+// anything in blobvalet's namespace.
+func uploaderMetadata(md map[string]string, final blobref.Name) map[string]string {
 	out := make(map[string]string, len(md)+3)
-	for k, v := range md {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // which keys fit the budget does not depend on map order
+	total := 0
+	for _, k := range keys {
+		v := md[k]
 		k = strings.ToLower(k)
-		if !strings.HasPrefix(k, metaPrefix) {
-			out[k] = v
+		if strings.HasPrefix(k, metaPrefix) || !keepMetadata(k, v, final) || total+len(k)+len(v) > MaxUploaderMetadata {
+			continue
 		}
+		out[k] = v
+		total += len(k) + len(v)
 	}
 	return out
 }
