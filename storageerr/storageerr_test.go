@@ -58,8 +58,8 @@ func TestClassify(t *testing.T) {
 			if s := w.Error(); !strings.Contains(s, tt.text) || strings.Contains(s, "\n") {
 				t.Errorf("text %q, want one line with %q", s, tt.text)
 			}
-			if Wrap(w) != w {
-				t.Error("wrapping twice")
+			if again := Wrap(w); again.Error() != w.Error() {
+				t.Errorf("wrapped twice: %q", again)
 			}
 		})
 	}
