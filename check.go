@@ -92,7 +92,7 @@ func checkStorageAndSigner(ctx context.Context, cfg *config.Config) error {
 	if err := checkStorage(cctx, client, cfg.Storage, cfg.Policy().Containers(), cfg.Staging.Container); err != nil {
 		return err
 	}
-	signer, _, err := newSigner(cctx, cfg, client)
+	signer, _, err := newSigner(cctx, cfg, client, func(string, error) {}) // closed at once: no renewals
 	if err != nil {
 		return err
 	}

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"go.uber.org/zap"
@@ -18,6 +16,7 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // How storage is checked: at start (tried again until startCheckTimeout
@@ -45,18 +44,22 @@ func isUnreachable(err error) bool {
 	return errors.As(err, &u)
 }
 
-// unreachable classifies err from a storage call made within ctx: a
-// network failure or no answer in time becomes an unreachableError that
-// names the real cause; anything else is nil.
+// unreachable classifies err from a storage call made within ctx
+// (storageerr.Classify): no answer, or none in time, becomes an
+// unreachableError that names the real cause; anything else is nil.
 func unreachable(ctx context.Context, st config.Storage, err error) error {
 	var oe *net.OpError
-	switch {
-	case errors.As(err, &oe):
+	switch c := storageerr.Classify(err); {
+	case err == nil:
+		return nil
+	case c == storageerr.Unreachable && errors.As(err, &oe):
 		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %w", st.Endpoint, oe)}
 	case ctx.Err() != nil:
 		return unreachableError{fmt.Errorf("storage endpoint %s did not answer: %w", st.Endpoint, context.Cause(ctx))}
-	case isNetError(err):
+	case c == storageerr.Unreachable:
 		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %s", st.Endpoint, errs.FirstLine(err))}
+	case c == storageerr.Slow:
+		return unreachableError{fmt.Errorf("storage endpoint %s did not answer: %s", st.Endpoint, errs.FirstLine(err))}
 	}
 	return nil
 }
@@ -71,17 +74,16 @@ func within(ctx context.Context, d time.Duration) (context.Context, context.Canc
 // private, and says what to fix when not.
 func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string, stagingContainer string) error {
 	if _, err := client.GetProperties(ctx, nil); err != nil {
-		var re *azcore.ResponseError
 		if u := unreachable(ctx, st, err); u != nil {
 			return fmt.Errorf("%w: check storage.endpoint and the network", u)
 		}
-		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+		if storageerr.Classify(err) == storageerr.Refused {
 			if st.Credential == config.CredentialAzureAD {
-				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%s)", st.Account, st.Endpoint, errs.FirstLine(err))
+				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%w)", st.Account, st.Endpoint, storageerr.Wrap(err))
 			}
-			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key", st.Account, st.Endpoint, st.KeyName())
+			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key (%w)", st.Account, st.Endpoint, st.KeyName(), storageerr.Wrap(err))
 		}
-		return fmt.Errorf("storage account %s at %s: %v", st.Account, st.Endpoint, errs.FirstLine(err))
+		return fmt.Errorf("storage account %s at %s: %w", st.Account, st.Endpoint, storageerr.Wrap(err))
 	}
 	for _, c := range containers {
 		_, err := client.NewContainerClient(c).GetProperties(ctx, nil)
@@ -92,7 +94,7 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 			return u
 		}
 		if err != nil {
-			return fmt.Errorf("container %q: %v", c, errs.FirstLine(err))
+			return fmt.Errorf("container %q: %w", c, storageerr.Wrap(err))
 		}
 	}
 	props, err := client.NewContainerClient(stagingContainer).GetProperties(ctx, nil)
@@ -102,7 +104,7 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 	case err != nil && unreachable(ctx, st, err) != nil:
 		return unreachable(ctx, st, err)
 	case err != nil:
-		return fmt.Errorf("staging container %q: %v", stagingContainer, errs.FirstLine(err))
+		return fmt.Errorf("staging container %q: %w", stagingContainer, storageerr.Wrap(err))
 	case props.BlobPublicAccess != nil && *props.BlobPublicAccess != "":
 		return fmt.Errorf("staging container %q allows public access (%s): unverified uploads must never be readable; make it private (az storage container set-permission --account-name %s --name %s --public-access off)", stagingContainer, *props.BlobPublicAccess, st.Account, stagingContainer)
 	}
@@ -129,11 +131,6 @@ func checkUntil(ctx context.Context, timeout time.Duration, check func(context.C
 		case <-time.After(checkRetryEvery):
 		}
 	}
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
 }
 
 // Parts of readiness: blobvalet is ready while it can sign; verifying

@@ -17,14 +17,15 @@ import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
-	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/storageerr"
 	"github.com/blobvalet/blobvalet/success"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
@@ -124,6 +125,9 @@ func storageClientOptions(budget time.Duration) policy.ClientOptions {
 	try := storageTryTimeout(budget)
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = try
+	// Storage's bytes as stored: a blob stored with Content-Encoding: gzip
+	// must show its encoding to the content check, not be inflated on the way.
+	t.DisableCompression = true
 	return policy.ClientOptions{
 		Retry: policy.RetryOptions{
 			MaxRetries: storageMaxRetries, TryTimeout: try,
@@ -216,6 +220,9 @@ type generation struct {
 // newGeneration checks storage and assembles the server and the sweeper.
 func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generation, error) {
 	log, extra, metrics, sweepMetrics := p.log, p.extra, p.metrics, p.sweepMetrics
+	if metrics == nil {
+		metrics = server.NewMetrics(prometheus.NewRegistry())
+	}
 	if p.storage.options == nil {
 		p.storage.options = &service.ClientOptions{ClientOptions: storageClientOptions(cfg.Success.Timeout.Duration())}
 	}
@@ -263,7 +270,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 	if err != nil {
 		return nil, err
 	}
-	signer, signing, err := newSigner(ctx, cfg, client)
+	signer, signing, err := newSigner(ctx, cfg, client, backgroundFailed(log, metrics))
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +286,8 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 			zap.Int("rules", len(cfg.Policy().Rules())))
 	}
 	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
+	checker := newChecker(cfg, client, signer, area, outbox, log)
+	checker.BackgroundFailed = metrics.BackgroundFailed
 	srv := server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
@@ -289,7 +298,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, p parts) (*generatio
 		Staging:     area,
 		CORSOrigins: cfg.CORSOrigins,
 		Ready:       p.status.report,
-		Success:     newChecker(cfg, client, signer, area, outbox, log),
+		Success:     checker,
 		Extra:       extra,
 		Metrics:     metrics,
 		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
@@ -322,7 +331,7 @@ func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p st
 	cctx, cancel := within(ctx, startCheckTimeout)
 	defer cancel()
 	if err := queues.Check(cctx, st.Account); err != nil {
-		return nil, fmt.Errorf("webhook events: %s", errs.FirstLine(err))
+		return nil, fmt.Errorf("webhook events: %w", storageerr.Wrap(err))
 	}
 	return queues, nil
 }
@@ -393,7 +402,7 @@ func (g *generation) refresh(ctx context.Context, st *status, log *zap.Logger) {
 	if g.deliverer != nil {
 		err := g.deliverer.Queues.Check(ctx, g.cfg.Storage.Account)
 		if err != nil {
-			err = fmt.Errorf("events queue: %s", errs.FirstLine(err))
+			err = fmt.Errorf("events queue: %w", storageerr.Wrap(err))
 		}
 		st.set(partEvents, err)
 	}
@@ -413,7 +422,7 @@ func (g *generation) refresh(ctx context.Context, st *status, log *zap.Logger) {
 		if u := unreachable(ctx, g.cfg.Storage, err); u != nil {
 			err = u
 		} else {
-			err = fmt.Errorf("storage account %s: %s", g.cfg.Storage.Account, errs.FirstLine(err))
+			err = fmt.Errorf("storage account %s: %w", g.cfg.Storage.Account, storageerr.Wrap(err))
 		}
 	}
 	st.set(partVerifying, err)
@@ -434,14 +443,25 @@ func watch(ctx context.Context, st *status, current func() *generation, log *zap
 	}
 }
 
+// backgroundFailed returns what logs and counts a failure of work that no
+// request waits for.
+func backgroundFailed(log *zap.Logger, metrics *server.Metrics) func(task string, err error) {
+	return func(task string, err error) {
+		log.Error(task+" failed", zap.String("task", task), zap.Error(storageerr.Wrap(err)))
+		metrics.BackgroundFailed(task)
+	}
+}
+
 // newSigner returns the SAS signer for the configured credential, and what
-// says whether it can sign (nil: always).
-func newSigner(ctx context.Context, cfg *config.Config, client *service.Client) (server.Signer, func() error, error) {
+// says whether it can sign (nil: always). failed hears of each failure to
+// renew a user delegation key in the background.
+func newSigner(ctx context.Context, cfg *config.Config, client *service.Client, failed func(task string, err error)) (server.Signer, func() error, error) {
 	allowHTTP := config.IsLoopback(cfg.Storage.Endpoint)
 	if cfg.Storage.Credential == config.CredentialAzureAD {
 		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
+		d.Failed = func(err error) { failed("delegation_key", err) }
 		if err := d.Start(ctx); err != nil {
-			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %s", cfg.Storage.Account, errs.FirstLine(err))
+			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %w", cfg.Storage.Account, storageerr.Wrap(err))
 		}
 		return d, d.Ready, nil
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/blobvalet/blobvalet/authz"
@@ -144,7 +143,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (authz.User, error) {
 }
 
 // checkCookieOrigin accepts a request that the browser marks same-origin,
-// or whose Origin is the service's own (its Host) or an allowed one.
+// or whose Origin is an allowed one or the service's own: the same scheme
+// (https when the connection is TLS), host and port. A page on
+// http://host must not act for a user of https://host.
 func (a *Authenticator) checkCookieOrigin(r *http.Request) error {
 	if r.Header.Get(SecFetchSite) == "same-origin" {
 		return nil
@@ -158,7 +159,11 @@ func (a *Authenticator) checkCookieOrigin(r *http.Request) error {
 		if a.origins[canon] {
 			return nil
 		}
-		if u, err := url.Parse(canon); err == nil && strings.EqualFold(u.Host, r.Host) {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if own, err := origin.Parse(scheme + "://" + r.Host); err == nil && own == canon {
 			return nil
 		}
 	}

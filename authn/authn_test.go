@@ -83,20 +83,31 @@ func TestCookieCSRF(t *testing.T) {
 		name   string
 		header map[string]string
 		ok     bool
+		url    string // the request's URL; "" is https://blobvalet.example.com/success
 	}{
-		{"same-origin fetch", map[string]string{SecFetchSite: "same-origin"}, true},
-		{"own origin", map[string]string{"Origin": "https://blobvalet.example.com"}, true},
-		{"allowed origin", map[string]string{"Origin": "https://app.example.com", SecFetchSite: "same-site"}, true},
-		{"cross-site form post", map[string]string{"Origin": "https://evil.example", SecFetchSite: "cross-site"}, false},
-		{"cross-site, old browser", map[string]string{"Origin": "https://evil.example"}, false},
-		{"look-alike origin", map[string]string{"Origin": "https://blobvalet.example.com.evil.example"}, false},
-		{"null origin", map[string]string{"Origin": "null"}, false},
-		{"no origin at all", nil, false},
-		{"same-site, other origin", map[string]string{SecFetchSite: "same-site"}, false},
+		{"same-origin fetch", map[string]string{SecFetchSite: "same-origin"}, true, ""},
+		{"own origin, default port named", map[string]string{"Origin": "https://blobvalet.example.com:443"}, true, ""},
+		{"own host, other scheme", map[string]string{"Origin": "http://blobvalet.example.com"}, false, ""},
+		{"own host, other port", map[string]string{"Origin": "https://blobvalet.example.com:8443"}, false, ""},
+		{"https page, plain connection", map[string]string{"Origin": "https://blobvalet.example.com"}, false, "http://blobvalet.example.com/success"},
+		{"own origin, plain connection", map[string]string{"Origin": "http://blobvalet.example.com"}, true, "http://blobvalet.example.com/success"},
+		{"own origin and port", map[string]string{"Origin": "https://blobvalet.example.com:8443"}, true, "https://blobvalet.example.com:8443/success"},
+		{"own origin", map[string]string{"Origin": "https://blobvalet.example.com"}, true, ""},
+		{"allowed origin", map[string]string{"Origin": "https://app.example.com", SecFetchSite: "same-site"}, true, ""},
+		{"cross-site form post", map[string]string{"Origin": "https://evil.example", SecFetchSite: "cross-site"}, false, ""},
+		{"cross-site, old browser", map[string]string{"Origin": "https://evil.example"}, false, ""},
+		{"look-alike origin", map[string]string{"Origin": "https://blobvalet.example.com.evil.example"}, false, ""},
+		{"null origin", map[string]string{"Origin": "null"}, false, ""},
+		{"no origin at all", nil, false, ""},
+		{"same-site, other origin", map[string]string{SecFetchSite: "same-site"}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("POST", "https://blobvalet.example.com/success", nil)
+			target := tt.url
+			if target == "" {
+				target = "https://blobvalet.example.com/success"
+			}
+			r := httptest.NewRequest("POST", target, nil)
 			r.AddCookie(&http.Cookie{Name: "session", Value: tok})
 			for k, v := range tt.header {
 				r.Header.Set(k, v)

@@ -4,7 +4,9 @@
 package authz
 
 import (
+	"errors"
 	"fmt"
+	"mime"
 	"slices"
 	"strings"
 	"time"
@@ -165,6 +167,53 @@ func (c Constraints) AllowsContentType(mediaType string) bool {
 		}
 	}
 	return false
+}
+
+// ParseMediaType parses an untrusted Content-Type value strictly, as RFC 9110
+// writes it: one type "/" subtype, both tokens, then parameters only after
+// ";". It returns the media type in lower case, without parameters. What
+// browsers could read otherwise is refused: a list ("image/x-foo,
+// text/html", which a browser takes as text/html), a type without a
+// subtype, characters outside tokens (mime.ParseMediaType lets "{" and "}"
+// through), control characters and non-ASCII bytes anywhere.
+func ParseMediaType(v string) (string, error) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+			return "", errors.New("media type: control character or non-ASCII byte")
+		}
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "", fmt.Errorf("media type: %w", err)
+	}
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || !isToken(typ) || !isToken(sub) {
+		return "", errors.New("media type: want type/subtype, both tokens")
+	}
+	for k := range params {
+		if !isToken(k) {
+			return "", errors.New("media type: a parameter's name is not a token")
+		}
+	}
+	return mt, nil
+}
+
+// isToken reports whether s is an RFC 9110 token: one or more of
+// ALPHA, DIGIT and !#$%&'*+-.^_`|~.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // MediaType returns the media type of a Content-Type value: lower case,

@@ -108,9 +108,11 @@ func (p *Pattern) UsesUser() bool { return strings.Contains(p.src, UserPlacehold
 
 // SafeUserID reports whether a user id can stand for {user}: one non-empty
 // path segment with no glob character, not "." or "..", no control
-// character or backslash.
+// character or backslash, and nothing that means something else once a
+// URL is decoded: no "%" (the id "%61lice" would own "users/%61lice/",
+// which decodes to "users/alice/") and no "#".
 func SafeUserID(id string) bool {
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\*?[]{}") {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\*?[]{}%#") {
 		return false
 	}
 	for _, r := range id {

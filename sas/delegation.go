@@ -36,6 +36,10 @@ type DelegationSigner struct {
 	keyLifetime time.Duration
 	renewBefore time.Duration
 
+	// Failed, if set before Start, hears of each renewal that fails in the
+	// background, to log and count it.
+	Failed func(error)
+
 	stop context.CancelFunc
 
 	mu      sync.RWMutex
@@ -88,7 +92,9 @@ func (d *DelegationSigner) Run(ctx context.Context, tick time.Duration) {
 	defer t.Stop()
 	for {
 		if d.needsRenewal() {
-			_ = d.Renew(ctx) // kept for Ready and retried at the next tick
+			if err := d.Renew(ctx); err != nil && d.Failed != nil && ctx.Err() == nil {
+				d.Failed(err) // also kept for Ready, and retried at the next tick
+			}
 		}
 		select {
 		case <-ctx.Done():

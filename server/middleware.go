@@ -107,6 +107,8 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	sas      *prometheus.CounterVec
 	success  *prometheus.CounterVec
+	// background counts failures of work no request waits for, by task.
+	background *prometheus.CounterVec
 
 	// The counters and histograms of the label sets seen, so that a
 	// request finds its own with a map lookup rather than by hashing its
@@ -192,10 +194,20 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "blobvalet_uploads_checked_total",
 			Help: "Upload-success checks by outcome (verified, rejected, denied, missing, changed, limited, busy, timeout, error).",
 		}, []string{"outcome"}),
+		background: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blobvalet_background_failures_total",
+			Help: "Failures of work no request waits for, by task (promotion: a copy that outlasted its request; delegation_key: renewing the user delegation key).",
+		}, []string{"task"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.sas, m.success,
+	reg.MustRegister(m.requests, m.duration, m.sas, m.success, m.background,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// BackgroundFailed counts a failure of work that no request waits for;
+// the caller logs it.
+func (m *Metrics) BackgroundFailed(task string) {
+	m.background.WithLabelValues(task).Inc()
 }
 
 // Registry returns the registry the metrics are in, for other parts of the

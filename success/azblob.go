@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -50,8 +52,13 @@ func ifMatch(etag string) *blob.AccessConditions {
 }
 
 // Head implements Store with one ranged read, which returns the blob's
-// properties and metadata along with its first bytes.
+// properties and metadata along with its first bytes. It asks for the
+// bytes as stored (Accept-Encoding: identity), whatever the client's
+// transport: Go's transport would otherwise inflate a blob stored with
+// Content-Encoding: gzip and drop the header, so that the check never saw
+// the encoding.
 func (s AzureStore) Head(ctx context.Context, ref blobref.Ref, n int64) (Props, []byte, error) {
+	ctx = policy.WithHTTPHeader(ctx, http.Header{"Accept-Encoding": {"identity"}})
 	resp, err := s.blob(ref).DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Offset: 0, Count: n}})
 	if bloberror.HasCode(err, bloberror.InvalidRange) {
 		// An empty blob has no first byte to read.

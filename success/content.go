@@ -11,12 +11,15 @@ import (
 	"github.com/blobvalet/blobvalet/bytesize"
 )
 
-// sniffLen is how much of a blob is read to tell its type.
-const sniffLen = 512
+// sniffLen is how much of a blob is read, in the one ranged read that also
+// returns its properties, to tell its type: the sniffer reads the first
+// 512 bytes, and text is searched for markup in all of it.
+const sniffLen = 8 << 10
 
 // RuleViolation says which check a blob failed, in words for its uploader.
 type RuleViolation struct {
-	// Check is content_encoding, max_size, extensions or content_types.
+	// Check is content_encoding, content_type (the declared type does not
+	// parse), max_size, extensions or content_types.
 	Check   string
 	Message string
 }
@@ -33,19 +36,27 @@ type Verdict struct {
 }
 
 // Verify checks an upload against a rule's constraints: no content
-// encoding, its stored size, its name's ending, and both the type the
-// browser declared and the type its first bytes show. It returns the
-// verdict for an upload that passes and the violation for one that does
-// not.
+// encoding, a declared type that is one media type, its stored size, its
+// name's ending, and both the type the browser declared and the type its
+// first bytes show. It returns the verdict for an upload that passes and
+// the violation for one that does not.
 //
 // The content's type is sniffed as browsers do (the WHATWG rules, as
 // net/http implements them) and, for anything that sniffs as text, also
-// looked for markup anywhere in the first bytes, after a byte-order mark or
-// a line of text: a browser that is told the type would not run it, but a
+// looked for markup anywhere in the first sniffLen bytes, after a
+// byte-order mark or lines of text: a browser that is told the type would not run it, but a
 // file that holds HTML is not a picture.
 func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdict, *RuleViolation) {
 	if p.ContentEncoding != "" {
 		return Verdict{}, &RuleViolation{"content_encoding", fmt.Sprintf("files may not be stored with a Content-Encoding (this one has %q); upload the file as it is", capped(p.ContentEncoding))}
+	}
+	declared := ""
+	if strings.TrimSpace(p.ContentType) != "" {
+		mt, err := authz.ParseMediaType(p.ContentType)
+		if err != nil {
+			return Verdict{}, &RuleViolation{"content_type", fmt.Sprintf("file type %q is not one media type; upload the file with a single type such as image/png", capped(p.ContentType))}
+		}
+		declared = mt
 	}
 	if c.MaxSize > 0 && p.Size > c.MaxSize {
 		return Verdict{}, &RuleViolation{"max_size", fmt.Sprintf("file is %s; the limit is %s", bytesize.Decimal(p.Size), bytesize.Binary(c.MaxSize))}
@@ -53,7 +64,6 @@ func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdi
 	if !c.AllowsName(string(name)) {
 		return Verdict{}, &RuleViolation{"extensions", "file name must end in " + orList(c.Extensions)}
 	}
-	declared := authz.MediaType(p.ContentType)
 	sniffed := Sniff(head)
 	verified := verifiedType(declared, sniffed)
 	if len(c.ContentTypes) > 0 {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // Metadata keys blobvalet writes on a verified blob. An uploader's own
@@ -152,6 +154,10 @@ type Checker struct {
 	Now     func() time.Time
 	// Log receives what goes wrong after an answer is settled; nil logs nothing.
 	Log *zap.Logger
+	// BackgroundFailed counts a failure of work that no request waits for
+	// (task "promotion": a copy that outlasted its request); nil counts
+	// nothing.
+	BackgroundFailed func(task string)
 	// CompleteTimeout bounds the promotion of a verified upload and the
 	// storing of its event, which go on when the request that started them
 	// runs out of time; 0 means DefaultCompleteTimeout.
@@ -232,6 +238,9 @@ func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, s
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 			defer cancel()
 			call.res, call.err = c.promote(dctx, req, rule, stg, p, verdict)
+			if call.err != nil && ctx.Err() != nil {
+				c.detachedFailed(req, stg, call.err)
+			}
 		}()
 	}
 	select {
@@ -247,7 +256,7 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	const op = "success.promote"
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
-	md := uploaderMetadata(p.Metadata)
+	md := uploaderMetadata(p.Metadata, req.Blob.Name)
 	md[MetaOwner] = req.User.ID
 	md[MetaVerifiedAt] = verifiedAt
 	md[MetaEvent] = eventID
@@ -273,7 +282,7 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	}
 	if err := c.Store.Delete(ctx, stg, p.ETag); err != nil && !c.Store.IsNotFound(err) {
 		// The upload is verified and in place; the sweeper removes the rest.
-		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(err))
+		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(storageerr.Wrap(err)))
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
 	return c.finish(ctx, req, rule, res, verifiedAt)
@@ -353,6 +362,22 @@ func (c *Checker) thumbnail(t Thumbnail, ref blobref.Ref, contentType string) (s
 	return c.ReadURL(ref, c.Now().Add(ThumbnailLifetime))
 }
 
+// detachedFailed logs and counts a promotion that failed after its
+// request was answered: nobody else hears of it.
+func (c *Checker) detachedFailed(req Request, stg blobref.Ref, err error) {
+	fields := []zap.Field{zap.String("user", req.User.ID), zap.String("container", req.Blob.Container),
+		zap.String("blob", string(req.Blob.Name)), zap.String("staging_blob", string(stg.Name)), zap.String("reason", errs.Clip(err.Error()))}
+	switch errs.KindOf(err) {
+	case errs.Internal, errs.Unavailable, errs.Timeout:
+		if c.BackgroundFailed != nil {
+			c.BackgroundFailed("promotion")
+		}
+		c.log().Error("promotion failed after its request was answered; a retry of the upload's success request tries again", fields...)
+	default: // the upload changed, or its name is taken: the retry hears it
+		c.log().Info("promotion ended after its request was answered", fields...)
+	}
+}
+
 func (c *Checker) log() *zap.Logger {
 	if c.Log == nil {
 		return zap.NewNop()
@@ -360,8 +385,23 @@ func (c *Checker) log() *zap.Logger {
 	return c.Log
 }
 
+// unavailable is the answer to a storage call that failed: retryable, with
+// a message that is true for the caller, and the classified cause (status
+// and error code in one line) for the log. Storage refusing blobvalet's
+// credentials is the operator's to fix, so the caller hears only that the
+// fault is on the server's side.
 func unavailable(op string, err error) error {
-	return errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
+	se := storageerr.Wrap(err)
+	msg := "the file cannot be checked now because of a fault on the server's side; try again later"
+	switch storageerr.Classify(err) {
+	case storageerr.Throttled:
+		msg = "storage is busy; try again"
+	case storageerr.Unreachable:
+		msg = "storage is not answering; try again"
+	case storageerr.Slow:
+		msg = "storage did not answer in time; try again"
+	}
+	return errs.Wrap(op, errs.Unavailable, msg, se)
 }
 
 func changed(op string) error {
@@ -399,7 +439,7 @@ func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p Pro
 	case c.Store.IsChanged(err):
 		return changed(op)
 	case err != nil && !c.Store.IsNotFound(err):
-		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", err)
+		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", storageerr.Wrap(err))
 	}
 	return nil
 }
@@ -417,15 +457,25 @@ func EventID(final blobref.Ref, stagingETag string) string {
 }
 
 // uploaderMetadata returns the uploader's own metadata (Fine Uploader's
-// qqfilename and the page's params), keys in lower case as Fine Uploader
-// sends them, without anything in blobvalet's namespace.
-func uploaderMetadata(md map[string]string) map[string]string {
+// qqfilename and the page's params) that is well formed (see
+// keepMetadata), keys in lower case as Fine Uploader sends them, without
+// anything in blobvalet's namespace.
+func uploaderMetadata(md map[string]string, final blobref.Name) map[string]string {
 	out := make(map[string]string, len(md)+3)
-	for k, v := range md {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // which keys fit the budget does not depend on map order
+	total := 0
+	for _, k := range keys {
+		v := md[k]
 		k = strings.ToLower(k)
-		if !strings.HasPrefix(k, metaPrefix) {
-			out[k] = v
+		if strings.HasPrefix(k, metaPrefix) || !keepMetadata(k, v, final) || total+len(k)+len(v) > MaxUploaderMetadata {
+			continue
 		}
+		out[k] = v
+		total += len(k) + len(v)
 	}
 	return out
 }
