@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 // Promotion copies in blocks of at most PromoteBlockSize, PromoteParallel at
@@ -171,10 +172,11 @@ func (s AzureStore) Promote(ctx context.Context, src blobref.Ref, srcETag string
 	return string(*resp.ETag), nil
 }
 
-// Delete implements Store.
+// Delete implements Store. It is only ever given a staging blob, which it
+// deletes with its snapshots, breaking a lease on it (staging.Delete): the
+// uploader's SAS lets them snapshot and lease it.
 func (s AzureStore) Delete(ctx context.Context, ref blobref.Ref, etag string) error {
-	_, err := s.blob(ref).Delete(ctx, &blob.DeleteOptions{AccessConditions: ifMatch(etag)})
-	return err
+	return staging.Delete(ctx, s.Client.NewContainerClient(ref.Container).NewBlobClient(string(ref.Name)), ifMatch(etag).ModifiedAccessConditions)
 }
 
 // IsNotFound implements Store.
