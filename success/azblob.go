@@ -67,7 +67,7 @@ func (s AzureStore) Head(ctx context.Context, ref blobref.Ref, n int64) (Props, 
 	if err != nil {
 		return Props{}, nil, err
 	}
-	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.Metadata)
+	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.BlobType, resp.Metadata)
 	p.Size, err = totalSize(resp.ContentRange)
 	return p, head, err
 }
@@ -91,14 +91,14 @@ func (s AzureStore) Properties(ctx context.Context, ref blobref.Ref) (Props, err
 	if err != nil {
 		return Props{}, err
 	}
-	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.Metadata)
+	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.BlobType, resp.Metadata)
 	if resp.ContentLength != nil {
 		p.Size = *resp.ContentLength
 	}
 	return p, nil
 }
 
-func props(contentType, contentEncoding *string, etag *azcore.ETag, md map[string]*string) Props {
+func props(contentType, contentEncoding *string, etag *azcore.ETag, blobType *blob.BlobType, md map[string]*string) Props {
 	p := Props{Metadata: make(map[string]string, len(md))}
 	if contentType != nil {
 		p.ContentType = *contentType
@@ -108,6 +108,9 @@ func props(contentType, contentEncoding *string, etag *azcore.ETag, md map[strin
 	}
 	if etag != nil {
 		p.ETag = string(*etag)
+	}
+	if blobType != nil {
+		p.BlobType = string(*blobType)
 	}
 	for k, v := range md {
 		if v != nil {
