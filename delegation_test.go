@@ -183,7 +183,7 @@ func TestKeylessUserDelegationSAS(t *testing.T) {
 		return uri, q
 	}
 	uri, q := issue("keyless.txt")
-	if q.Get("skoid") == "" || q.Get("sp") != "cw" {
+	if q.Get("skoid") == "" || q.Get("sp") != "w" {
 		t.Fatalf("not a user delegation SAS: %v", q)
 	}
 	if code := f.put(t, uri, "keyless"); code != 201 {

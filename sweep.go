@@ -76,6 +76,9 @@ func runSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "%s %d unverified uploads (%d bytes) older than %v; %d in staging container %s\n",
 		verb, rep.Removed, rep.Bytes, age, rep.Examined, cfg.Staging.Container)
+	if rep.Failed > 0 {
+		fmt.Fprintf(stdout, "%d could not be removed (see the log); the next sweep tries them again\n", rep.Failed)
+	}
 	if err != nil {
 		log.Error("sweep failed", zap.Error(err))
 		return 1

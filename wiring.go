@@ -508,5 +508,9 @@ func newChecker(cfg *config.Config, client *service.Client, signer server.Signer
 		ReadURL:       readURL,
 		Now:           time.Now,
 		Log:           log,
+		// Promotions that outlast their request count against the same
+		// cap as the requests themselves.
+		MaxCompleting:  cfg.Success.MaxInFlight,
+		DefaultMaxSize: int64(cfg.Success.DefaultMaxSize),
 	}
 }

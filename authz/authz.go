@@ -63,7 +63,8 @@ type Rule struct {
 // Constraints limit what a finished upload may be. An Azure SAS cannot
 // enforce them, so they are checked after the upload.
 type Constraints struct {
-	// MaxSize is the largest blob allowed, in bytes; 0 means no limit.
+	// MaxSize is the largest blob allowed, in bytes; 0 means the
+	// upload-success check's default limit, never none.
 	MaxSize int64
 	// ContentTypes lists allowed media types; "image/*" matches a family.
 	// Empty allows any.

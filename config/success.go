@@ -20,6 +20,9 @@ type Success struct {
 	// MaxInFlight is how many upload-success checks may run at once; one
 	// more is answered 503 with Retry-After at once. Default 64.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// DefaultMaxSize is the size limit of every rule without max_size: no
+	// upload is ever without one. Default 5GiB.
+	DefaultMaxSize ByteSize `yaml:"default_max_size"`
 }
 
 // Success defaults and limits.
@@ -30,6 +33,11 @@ const (
 	MaxSuccessTimeout         = ServerWriteTimeout - SuccessAnswerMargin
 	DefaultSuccessMaxInFlight = 64
 	MaxSuccessMaxInFlight     = 10000
+	// DefaultSuccessMaxSize is success.DefaultMaxSize: about the largest
+	// file a browser upload is used for, the most Azure copies in one Put
+	// Blob From URL, and a server-side copy well inside the hour a
+	// promotion may take.
+	DefaultSuccessMaxSize ByteSize = 5 << 30
 )
 
 func (s *Success) complete(p *problems) {
@@ -45,5 +53,8 @@ func (s *Success) complete(p *problems) {
 		s.MaxInFlight = DefaultSuccessMaxInFlight
 	case n < 1 || n > MaxSuccessMaxInFlight:
 		p.add("success.max_in_flight", "want between 1 and %d, got %d", MaxSuccessMaxInFlight, n)
+	}
+	if s.DefaultMaxSize == 0 {
+		s.DefaultMaxSize = DefaultSuccessMaxSize
 	}
 }

@@ -64,7 +64,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 		switch n := f * float64(u.mult); {
 		case n < 1:
-			return 0, fmt.Errorf("want a size of at least 1B, got %q (leave the field out for no limit)", s)
+			return 0, fmt.Errorf("want a size of at least 1B, got %q (leave the field out for the default)", s)
 		case n > 1<<62:
 			return 0, fmt.Errorf("want a size below 4EiB, got %q", s)
 		case n != math.Trunc(n):

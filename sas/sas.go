@@ -44,18 +44,21 @@ func (p Permissions) bits() int {
 	return b
 }
 
-// String returns the permissions as in the SAS "sp" field, e.g. "cw".
+// String returns the permissions as in the SAS "sp" field, e.g. "rw".
 func (p Permissions) String() string { return permissionStrings[p.bits()] }
 
 // PermissionsFor returns the least permissions that let the browser do
-// method: create and write for a PUT, which goes to the uploader's own
-// staging blob (overwriting one's own unverified upload harms nobody, and
-// a rule's overwrite: false is enforced when the upload is promoted), and
-// delete for DELETE. Never read.
+// method: write for a PUT, which goes to the uploader's own staging blob
+// (overwriting one's own unverified upload harms nobody, and a rule's
+// overwrite: false is enforced when the upload is promoted), and delete for
+// DELETE. Never read. Write alone lets Put Blob, Put Block and Put Block
+// List create a block blob; create would add nothing Fine Uploader uses.
+// Both let the holder snapshot and lease the blob, which staging.Delete
+// undoes.
 func PermissionsFor(method authz.Method) (Permissions, error) {
 	switch method {
 	case authz.Put:
-		return Permissions{Create: true, Write: true}, nil
+		return Permissions{Write: true}, nil
 	case authz.Delete:
 		return Permissions{Delete: true}, nil
 	}

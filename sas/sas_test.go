@@ -14,7 +14,7 @@ import (
 // TestPermissionsFor pins the permissions that production issues: the
 // least that lets the browser do its request, and never read.
 func TestPermissionsFor(t *testing.T) {
-	for method, want := range map[authz.Method]string{authz.Put: "cw", authz.Delete: "d"} {
+	for method, want := range map[authz.Method]string{authz.Put: "w", authz.Delete: "d"} {
 		p, err := PermissionsFor(method)
 		if err != nil || p.String() != want {
 			t.Errorf("PermissionsFor(%s) = %q, %v; want %q", method, p, err, want)

@@ -129,16 +129,16 @@ func TestSAS(t *testing.T) {
 		expiry   string // for 200
 		signed   string // for 200: the container signed for
 	}{
-		{"put own folder", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T12:10:00Z", "incoming"},
+		{"put own folder", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "w", "2030-01-01T12:10:00Z", "incoming"},
 		{"delete own folder", "GET", sasQuery(up+"users/alice/x.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "2030-01-01T12:10:00Z", "uploads"},
 		{"cancel clean-up deletes the staged upload", "GET", sasQuery(up+"users/alice/cancelled.jpg", "DELETE"), aliceToken, nil, "", 200, "d", "", "incoming"},
 		{"cancel clean-up with PUT rights only", "GET", sasQuery(endpoint+"/shared/y", "DELETE"), aliceToken, nil, "", 200, "d", "", "incoming"},
 		{"no upload in progress, no DELETE rights", "GET", sasQuery(endpoint+"/shared/x", "DELETE"), aliceToken, nil, "", 403, "", "", ""},
 		{"cancel clean-up without PUT rights", "GET", sasQuery(endpoint+"/shared/y", "DELETE"), bobToken, nil, "", 403, "", "", ""},
-		{"odd name", "GET", sasQuery(up+"users/alice/a b#c?d%e+ü.txt", "PUT"), aliceToken, nil, "", 200, "cw", "", "incoming"},
-		{"staff overwrite and rule lifetime", "GET", sasQuery(endpoint+"/shared/x", "PUT"), aliceToken, nil, "", 200, "cw", "2030-01-01T13:00:00Z", "incoming"},
-		{"trailing slash endpoint", "GET", sasQuery(up+"/users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "cw", "", "incoming"},
-		{"trusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "10.1.2.3:5555", 200, "cw", "", "incoming"},
+		{"odd name", "GET", sasQuery(up+"users/alice/a b#c?d%e+ü.txt", "PUT"), aliceToken, nil, "", 200, "w", "", "incoming"},
+		{"staff overwrite and rule lifetime", "GET", sasQuery(endpoint+"/shared/x", "PUT"), aliceToken, nil, "", 200, "w", "2030-01-01T13:00:00Z", "incoming"},
+		{"trailing slash endpoint", "GET", sasQuery(up+"/users/alice/x.jpg", "PUT"), aliceToken, nil, "", 200, "w", "", "incoming"},
+		{"trusted proxy", "GET", sasQuery(up+"users/carol/x", "PUT"), "", map[string]string{"X-Forwarded-User": "carol"}, "10.1.2.3:5555", 200, "w", "", "incoming"},
 
 		{"no token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "", nil, "", 401, "", "", ""},
 		{"wrong token", "GET", sasQuery(up+"users/alice/x.jpg", "PUT"), "nope-nope-nope-nope", nil, "", 401, "", "", ""},
@@ -249,7 +249,7 @@ func TestSASLogsDecision(t *testing.T) {
 		t.Fatalf("%d decision lines, want 2", len(entries))
 	}
 	ok, denied := entries[0].ContextMap(), entries[1].ContextMap()
-	for k, want := range map[string]string{"request_id": "req-42", "user": "alice", "method": "PUT", "container": "uploads", "blob": "users/alice/x.jpg", "rule": "own-folder", "outcome": "issued", "permissions": "cw", "staging_blob": "YWxpY2U/uploads/users/alice/x.jpg"} {
+	for k, want := range map[string]string{"request_id": "req-42", "user": "alice", "method": "PUT", "container": "uploads", "blob": "users/alice/x.jpg", "rule": "own-folder", "outcome": "issued", "permissions": "w", "staging_blob": "YWxpY2U/uploads/users/alice/x.jpg"} {
 		if ok[k] != want {
 			t.Errorf("issued line %s = %v, want %q", k, ok[k], want)
 		}

@@ -36,6 +36,7 @@ var ErrLocked = errors.New("another instance is sweeping the staging container")
 // Metrics count what the sweeper does.
 type Metrics struct {
 	removed prometheus.Counter
+	failed  prometheus.Counter
 	runs    *prometheus.CounterVec
 }
 
@@ -46,12 +47,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "blobvalet_staging_swept_total",
 			Help: "Unverified uploads removed from the staging container.",
 		}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blobvalet_staging_sweep_failures_total",
+			Help: "Unverified uploads the sweeper could not remove; it went on past each.",
+		}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_staging_sweeps_total",
 			Help: "Sweeps of the staging container by outcome (done, locked, error).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.removed, m.runs)
+	reg.MustRegister(m.removed, m.failed, m.runs)
 	return m
 }
 
@@ -78,11 +83,22 @@ type Report struct {
 	Removed int
 	// Bytes is their committed size.
 	Bytes int64
+	// Failed counts the blobs that could not be removed; the sweep went on
+	// past each, and the next sweep tries them again.
+	Failed int
 }
 
+// ErrIncomplete means a sweep went through the whole staging container but
+// could not remove some of the blobs it should have.
+var ErrIncomplete = errors.New("some unverified uploads could not be removed")
+
 // Sweep removes every staging blob, committed or holding only uncommitted
-// blocks, last modified more than olderThan ago. It holds the lock blob's
-// lease while it runs and returns ErrLocked when another instance holds it.
+// blocks, last modified more than olderThan ago, with its snapshots, and
+// breaks a lease that holds one. A blob it cannot remove is logged, counted
+// and passed over, so that no uploader can stop the sweep at their own
+// blob; the sweep then returns ErrIncomplete once it has gone through the
+// rest. It holds the lock blob's lease while it runs and returns ErrLocked
+// when another instance holds it.
 func (s *Sweeper) Sweep(ctx context.Context, olderThan time.Duration) (Report, error) {
 	now := time.Now //nolint:forbidigo // the default clock
 	if s.Now != nil {
@@ -130,7 +146,15 @@ func (s *Sweeper) sweep(ctx context.Context, cutoff time.Time) (Report, error) {
 			}
 			removed, err := s.remove(lost, *item.Name, item.Properties)
 			if err != nil {
-				return rep, err
+				if lerr := context.Cause(lost); lerr != nil {
+					return rep, lerr
+				}
+				rep.Failed++
+				s.Log.Warn("could not remove an unverified upload; going on", s.fields(*item.Name, item.Properties, zap.Error(err))...)
+				if s.Metrics != nil {
+					s.Metrics.failed.Inc()
+				}
+				continue
 			}
 			if removed {
 				rep.Removed++
@@ -140,7 +164,19 @@ func (s *Sweeper) sweep(ctx context.Context, cutoff time.Time) (Report, error) {
 			}
 		}
 	}
+	if rep.Failed > 0 {
+		return rep, fmt.Errorf("%w: %d", ErrIncomplete, rep.Failed)
+	}
 	return rep, nil
+}
+
+// fields are the log fields of a staging blob.
+func (s *Sweeper) fields(name string, p *container.BlobProperties, more ...zap.Field) []zap.Field {
+	fields := []zap.Field{zap.String("staging_blob", name), zap.Time("last_modified", p.LastModified.UTC())}
+	if user, final, ok := Final(name); ok {
+		fields = append(fields, zap.String("user", user), zap.String("container", final.Container), zap.String("blob", string(final.Name)))
+	}
+	return append(fields, more...)
 }
 
 // remove deletes one staging blob unless it was written since it was
@@ -148,17 +184,12 @@ func (s *Sweeper) sweep(ctx context.Context, cutoff time.Time) (Report, error) {
 // on the time, not the ETag: a blob that holds only uncommitted blocks has
 // no ETag to match.
 func (s *Sweeper) remove(ctx context.Context, name string, p *container.BlobProperties) (bool, error) {
-	fields := []zap.Field{zap.String("staging_blob", name), zap.Time("last_modified", p.LastModified.UTC())}
-	if user, final, ok := Final(name); ok {
-		fields = append(fields, zap.String("user", user), zap.String("container", final.Container), zap.String("blob", string(final.Name)))
-	}
+	fields := s.fields(name, p)
 	if s.DryRun {
 		s.Log.Info("would remove an unverified upload", fields...)
 		return true, nil
 	}
-	_, err := s.Client.NewBlobClient(name).Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
-		ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfUnmodifiedSince: p.LastModified},
-	}})
+	err := Delete(ctx, s.Client.NewBlobClient(name), &blob.ModifiedAccessConditions{IfUnmodifiedSince: p.LastModified})
 	switch {
 	case bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ConditionNotMet):
 		return false, nil // verified, removed or written again meanwhile
@@ -170,6 +201,30 @@ func (s *Sweeper) remove(ctx context.Context, name string, p *container.BlobProp
 		s.Metrics.removed.Inc()
 	}
 	return true, nil
+}
+
+// Delete deletes a staging blob, as long as it meets cond, together with
+// its snapshots; a lease on it is broken first. The uploader's write SAS
+// lets them snapshot and lease their own staging blob, and neither may keep
+// blobvalet from removing it.
+func Delete(ctx context.Context, b *blob.Client, cond *blob.ModifiedAccessConditions) error {
+	opts := &blob.DeleteOptions{
+		DeleteSnapshots:  to.Ptr(blob.DeleteSnapshotsOptionTypeInclude),
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: cond},
+	}
+	_, err := b.Delete(ctx, opts)
+	if !bloberror.HasCode(err, bloberror.LeaseIDMissing) {
+		return err
+	}
+	lc, err := lease.NewBlobClient(b, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := lc.BreakLease(ctx, &lease.BlobBreakOptions{BreakPeriod: to.Ptr(int32(0)), ModifiedAccessConditions: cond}); err != nil {
+		return fmt.Errorf("break the lease: %w", err)
+	}
+	_, err = b.Delete(ctx, opts)
+	return err
 }
 
 // lock takes the lease on the lock blob and keeps renewing it. The
@@ -239,7 +294,7 @@ func Run(ctx context.Context, log *zap.Logger, every func() time.Duration, sweep
 		case errors.Is(err, ErrLocked):
 			log.Debug("sweep skipped", zap.Error(err))
 		case err != nil:
-			log.Warn("sweep failed; the next one tries again", zap.Error(err), zap.Int("removed", rep.Removed))
+			log.Warn("sweep failed; the next one tries again", zap.Error(err), zap.Int("removed", rep.Removed), zap.Int("failed", rep.Failed))
 		default:
 			log.Info("swept the staging container", zap.Int("examined", rep.Examined), zap.Int("removed", rep.Removed),
 				zap.Int64("bytes", rep.Bytes), zap.Duration("older_than", maxAge), zap.Duration("took", time.Since(start)))

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 // Promotion copies in blocks of at most PromoteBlockSize, PromoteParallel at
@@ -73,7 +74,7 @@ func (s AzureStore) Head(ctx context.Context, ref blobref.Ref, n int64) (Props, 
 	if err != nil {
 		return Props{}, nil, err
 	}
-	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.Metadata)
+	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.BlobType, resp.Metadata)
 	p.Size, err = totalSize(resp.ContentRange)
 	return p, head, err
 }
@@ -97,14 +98,14 @@ func (s AzureStore) Properties(ctx context.Context, ref blobref.Ref) (Props, err
 	if err != nil {
 		return Props{}, err
 	}
-	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.Metadata)
+	p := props(resp.ContentType, resp.ContentEncoding, resp.ETag, resp.BlobType, resp.Metadata)
 	if resp.ContentLength != nil {
 		p.Size = *resp.ContentLength
 	}
 	return p, nil
 }
 
-func props(contentType, contentEncoding *string, etag *azcore.ETag, md map[string]*string) Props {
+func props(contentType, contentEncoding *string, etag *azcore.ETag, blobType *blob.BlobType, md map[string]*string) Props {
 	p := Props{Metadata: make(map[string]string, len(md))}
 	if contentType != nil {
 		p.ContentType = *contentType
@@ -114,6 +115,9 @@ func props(contentType, contentEncoding *string, etag *azcore.ETag, md map[strin
 	}
 	if etag != nil {
 		p.ETag = string(*etag)
+	}
+	if blobType != nil {
+		p.BlobType = string(*blobType)
 	}
 	for k, v := range md {
 		if v != nil {
@@ -178,10 +182,11 @@ func (s AzureStore) Promote(ctx context.Context, src blobref.Ref, srcETag string
 	return string(*resp.ETag), nil
 }
 
-// Delete implements Store.
+// Delete implements Store. It is only ever given a staging blob, which it
+// deletes with its snapshots, breaking a lease on it (staging.Delete): the
+// uploader's SAS lets them snapshot and lease it.
 func (s AzureStore) Delete(ctx context.Context, ref blobref.Ref, etag string) error {
-	_, err := s.blob(ref).Delete(ctx, &blob.DeleteOptions{AccessConditions: ifMatch(etag)})
-	return err
+	return staging.Delete(ctx, s.Client.NewContainerClient(ref.Container).NewBlobClient(string(ref.Name)), ifMatch(etag).ModifiedAccessConditions)
 }
 
 // IsNotFound implements Store.

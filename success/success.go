@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,6 +47,8 @@ type Props struct {
 	ContentType     string
 	ContentEncoding string
 	ETag            string
+	// BlobType is BlockBlob, PageBlob or AppendBlob.
+	BlobType string
 	// Metadata as stored; keys may come back in another case.
 	Metadata map[string]string
 }
@@ -162,7 +165,16 @@ type Checker struct {
 	// storing of its event, which go on when the request that started them
 	// runs out of time; 0 means DefaultCompleteTimeout.
 	CompleteTimeout time.Duration
+	// DefaultMaxSize is the size limit of a rule without max_size; 0 means
+	// DefaultMaxSize. No upload is ever without a limit.
+	DefaultMaxSize int64
+	// MaxCompleting caps the promotions running at once, those that outlast
+	// their request included; a new one beyond it is answered busy. 0 means
+	// DefaultMaxCompleting.
+	MaxCompleting int
 
+	// running counts the promotions under way, for MaxCompleting.
+	running atomic.Int64
 	// completing holds the completions running, by staging blob and ETag,
 	// so that a retry waits for the one under way instead of copying again.
 	completing sync.Map
@@ -208,7 +220,7 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, unavailable(op, err)
 	}
-	verdict, v := Verify(rule.Constraints, req.Blob.Name, p, head)
+	verdict, v := c.verify(rule, req.Blob.Name, p, head)
 	if v != nil {
 		return Result{}, c.reject(ctx, stg, p, rule, v)
 	}
@@ -228,11 +240,18 @@ func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, s
 	if running, loaded := c.completing.LoadOrStore(key, call); loaded {
 		call = running.(*completion)
 	} else {
+		if !c.startCompletion() {
+			call.err = errs.E("success.check", errs.Busy, "the service is moving as many files as it can; retrying in a moment checks the upload")
+			close(call.done)
+			c.completing.Delete(key)
+			return call.res, call.err
+		}
 		timeout := c.CompleteTimeout
 		if timeout <= 0 {
 			timeout = DefaultCompleteTimeout
 		}
 		go func() {
+			defer c.running.Add(-1)
 			defer c.completing.Delete(key)
 			defer close(call.done)
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
@@ -260,16 +279,23 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	md[MetaOwner] = req.User.ID
 	md[MetaVerifiedAt] = verifiedAt
 	md[MetaEvent] = eventID
-	etag, err := c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, Commit{
-		ContentType:        verdict.ContentType,
-		ContentDisposition: verdict.Disposition,
-		Metadata:           md,
-		CreateOnly:         !rule.Overwrite,
-	})
+	taken, err := c.exists(ctx, rule, req.Blob)
+	if err != nil {
+		return Result{}, unavailable(op, err)
+	}
+	var etag string
+	if !taken {
+		etag, err = c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, Commit{
+			ContentType:        verdict.ContentType,
+			ContentDisposition: verdict.Disposition,
+			Metadata:           md,
+			CreateOnly:         !rule.Overwrite,
+		})
+	}
 	switch {
 	case c.Store.IsChanged(err) || c.Store.IsNotFound(err):
 		return Result{}, changed(op)
-	case c.Store.IsTaken(err):
+	case taken || c.Store.IsTaken(err):
 		// Either an earlier attempt of this very upload was promoted and
 		// could not remove its staging blob, or the name is taken.
 		fp, ferr := c.Store.Properties(ctx, req.Blob)
@@ -286,6 +312,20 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
 	return c.finish(ctx, req, rule, res, verifiedAt)
+}
+
+// exists reports whether a rule that may not overwrite finds its final name
+// taken, before anything is copied there: a copy would stage blocks on a
+// blob that stays. The create-only commit still decides a race.
+func (c *Checker) exists(ctx context.Context, rule *authz.Rule, final blobref.Ref) (bool, error) {
+	if rule.Overwrite {
+		return false, nil
+	}
+	_, err := c.Store.Properties(ctx, final)
+	if c.Store.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // promoted answers a request whose staging blob is gone: a repeat of an

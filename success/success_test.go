@@ -223,7 +223,7 @@ func req(user, name string) Request {
 }
 
 func staged(size int64) *Props {
-	return &Props{Size: size, ContentType: "image/png", ETag: "\"e1\"", Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory", "Album": "summer"}}
+	return &Props{Size: size, ContentType: "image/png", ETag: "\"e1\"", BlobType: BlockBlob, Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory", "Album": "summer"}}
 }
 
 func stamped(owner string) *Props {
