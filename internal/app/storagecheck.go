@@ -1,0 +1,207 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
+	"github.com/blobvalet/blobvalet/server"
+)
+
+// How storage is checked: at start (tried again until startCheckTimeout
+// while it cannot be reached), at reload (once), and in the background for
+// readiness (every readyEvery, each try within probeTimeout, so that a
+// probe never waits for storage).
+const (
+	startCheckTimeout  = 15 * time.Second
+	reloadCheckTimeout = 5 * time.Second
+	checkRetryEvery    = time.Second
+	readyEvery         = 5 * time.Second
+	probeTimeout       = 3 * time.Second
+)
+
+// unreachableError is a storage check that could not reach storage, as
+// opposed to one that storage answered with a refusal: a reload applies
+// authentication and rules despite it, and checks again in the background.
+type unreachableError struct{ error }
+
+func (e unreachableError) Unwrap() error { return e.error }
+
+// isUnreachable reports whether err says storage could not be reached.
+func isUnreachable(err error) bool {
+	var u unreachableError
+	return errors.As(err, &u)
+}
+
+// unreachable classifies err from a storage call made within ctx: a
+// network failure or no answer in time becomes an unreachableError that
+// names the real cause; anything else is nil.
+func unreachable(ctx context.Context, st config.Storage, err error) error {
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &oe):
+		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %w", st.Endpoint, oe)}
+	case ctx.Err() != nil:
+		return unreachableError{fmt.Errorf("storage endpoint %s did not answer: %w", st.Endpoint, context.Cause(ctx))}
+	case isNetError(err):
+		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %s", st.Endpoint, errs.FirstLine(err))}
+	}
+	return nil
+}
+
+// within returns ctx with a timeout whose cause says how long storage had.
+func within(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("no answer within %v", d))
+}
+
+// checkStorage makes sure the account answers, the key is right, every
+// container the rules name exists, and the staging container exists and is
+// private, and says what to fix when not.
+func checkStorage(ctx context.Context, client *service.Client, st config.Storage, containers []string, stagingContainer string) error {
+	if _, err := client.GetProperties(ctx, nil); err != nil {
+		var re *azcore.ResponseError
+		if u := unreachable(ctx, st, err); u != nil {
+			return fmt.Errorf("%w: check storage.endpoint and the network", u)
+		}
+		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+			if st.Credential == config.CredentialAzureAD {
+				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%s)", st.Account, st.Endpoint, errs.FirstLine(err))
+			}
+			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key", st.Account, st.Endpoint, st.KeyName())
+		}
+		return fmt.Errorf("storage account %s at %s: %v", st.Account, st.Endpoint, errs.FirstLine(err))
+	}
+	for _, c := range containers {
+		_, err := client.NewContainerClient(c).GetProperties(ctx, nil)
+		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			return fmt.Errorf("container %q, named by a rule, does not exist in storage account %s: create it (az storage container create --account-name %s --name %s) or fix the rule", c, st.Account, st.Account, c)
+		}
+		if u := unreachable(ctx, st, err); u != nil {
+			return u
+		}
+		if err != nil {
+			return fmt.Errorf("container %q: %v", c, errs.FirstLine(err))
+		}
+	}
+	props, err := client.NewContainerClient(stagingContainer).GetProperties(ctx, nil)
+	switch {
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		return fmt.Errorf("staging container %q does not exist in storage account %s: create it without public access (az storage container create --account-name %s --name %s)", stagingContainer, st.Account, st.Account, stagingContainer)
+	case err != nil && unreachable(ctx, st, err) != nil:
+		return unreachable(ctx, st, err)
+	case err != nil:
+		return fmt.Errorf("staging container %q: %v", stagingContainer, errs.FirstLine(err))
+	case props.BlobPublicAccess != nil && *props.BlobPublicAccess != "":
+		return fmt.Errorf("staging container %q allows public access (%s): unverified uploads must never be readable; make it private (az storage container set-permission --account-name %s --name %s --public-access off)", stagingContainer, *props.BlobPublicAccess, st.Account, stagingContainer)
+	}
+	return nil
+}
+
+// checkUntil runs check until it passes, storage refuses, or timeout ends
+// while storage cannot be reached; it returns the last real cause.
+func checkUntil(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
+	ctx, cancel := within(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		err := check(ctx)
+		if !isUnreachable(err) {
+			return err
+		}
+		if last == nil || ctx.Err() == nil {
+			last = err // a try cut by the deadline says less than the one before
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(checkRetryEvery):
+		}
+	}
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// Parts of readiness: blobvalet is ready while it can sign; verifying
+// finished uploads needs storage, and storing and delivering webhook
+// events needs the events queue: each only degrades it.
+const (
+	partSigning   = "signing"
+	partVerifying = "verifying"
+	partEvents    = "events"
+)
+
+// status is what blobvalet can do now, as readiness reports it. It is kept
+// up to date in the background, so that a probe reads it and never waits
+// for storage. It outlives reloads.
+type status struct {
+	log      *zap.Logger
+	now      func() time.Time
+	mu       sync.Mutex
+	parts    []server.Part
+	stopping bool
+}
+
+func newStatus(log *zap.Logger) *status {
+	return &status{log: log, now: time.Now}
+}
+
+// set records whether part works; err nil means it does. A change is
+// logged once.
+func (s *status) set(part string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	problem := ""
+	if err != nil {
+		problem = err.Error()
+	}
+	i := slices.IndexFunc(s.parts, func(p server.Part) bool { return p.Name == part })
+	if i < 0 {
+		s.parts = append(s.parts, server.Part{Name: part, Essential: part == partSigning, Since: now})
+		i = len(s.parts) - 1
+		if problem == "" {
+			s.parts[i].Checked = now
+			return
+		}
+	}
+	p := &s.parts[i]
+	p.Checked = now
+	if p.Problem == problem {
+		return
+	}
+	p.Problem, p.Since = problem, now
+	if problem != "" {
+		s.log.Warn(part+" degraded", zap.String("part", part), zap.String("reason", problem))
+	} else {
+		s.log.Info(part+" works again", zap.String("part", part))
+	}
+}
+
+// stop makes readiness fail from now on: shutdown has begun.
+func (s *status) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+}
+
+// report is the readiness that /readyz serves.
+func (s *status) report() server.Readiness {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return server.Readiness{Stopping: s.stopping, Parts: slices.Clone(s.parts)}
+}
