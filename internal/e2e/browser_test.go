@@ -3,14 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,18 +18,20 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/internal/app"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
-// The browser tests run the real Fine Uploader Azure in a real Chromium
-// against "blobvalet dev" (Azurite, the service and the demo page), and
-// check what ends up in storage.
+// The browser tests drive real clients in a real Chromium against
+// "blobvalet dev" (Azurite, the service and the demo page), and check what
+// ends up in storage: Fine Uploader Azure (browser_fineuploader_test.go),
+// Uppy with blobvalet's plugin (browser_uppy_test.go) and the example page
+// served as a deployer would (browser_examplepage_test.go). This file holds
+// what they share: the dev stack and Chromium, started once for the
+// package, and the browser tab.
 
 var (
 	browserOnce sync.Once
@@ -129,17 +129,16 @@ type page struct {
 	env *browserEnv
 }
 
-func openDemo(t *testing.T, query url.Values) *page {
+// openTab opens a browser tab for the test, closed when it ends, that
+// gives up after timeout.
+func openTab(t *testing.T, timeout time.Duration) *page {
 	t.Helper()
 	env := needBrowser(t)
 	ctx, cancel := chromedp.NewContext(env.browser)
 	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelTimeout)
-	p := &page{t: t, ctx: ctx, env: env}
-	p.run(chromedp.Navigate(env.dev.URL + "/?" + query.Encode()))
-	p.waitJS(`typeof window.demoUploader === "object"`)
-	return p
+	return &page{t: t, ctx: ctx, env: env}
 }
 
 func (p *page) run(actions ...chromedp.Action) {
@@ -155,44 +154,31 @@ func (p *page) waitJS(expr string) {
 	p.run(chromedp.Poll(expr, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second)))
 }
 
-type demoEvent struct {
-	Type   string          `json:"type"`
-	ID     int             `json:"id"`
-	Detail json.RawMessage `json:"detail"`
-}
-
-func (p *page) events() []demoEvent {
+// eventsIn decodes the page's event log, the array window[log], into evs.
+func (p *page) eventsIn(log string, evs any) {
 	p.t.Helper()
 	var raw string
-	p.run(chromedp.Evaluate(`JSON.stringify(window.demoEvents)`, &raw))
-	var evs []demoEvent
-	json.Unmarshal([]byte(raw), &evs)
-	return evs
+	p.run(chromedp.Evaluate(`JSON.stringify(window.`+log+`)`, &raw))
+	if err := json.Unmarshal([]byte(raw), evs); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
-// waitEvent waits for an event of one of the types and returns it.
-func (p *page) waitEvent(types ...string) demoEvent {
+// waitEventIn waits until the page's event log, the array window[log],
+// holds an event of one of the types, and decodes the first into ev.
+func (p *page) waitEventIn(log string, ev any, types ...string) {
 	p.t.Helper()
 	cond := make([]string, len(types))
 	for i, ty := range types {
 		cond[i] = fmt.Sprintf("e.type === %q", ty)
 	}
-	p.waitJS(`window.demoEvents.some(e => ` + strings.Join(cond, " || ") + `)`)
-	for _, e := range p.events() {
-		for _, ty := range types {
-			if e.Type == ty {
-				return e
-			}
-		}
+	match := `e => ` + strings.Join(cond, " || ")
+	p.waitJS(`window.` + log + `.some(` + match + `)`)
+	var raw string
+	p.run(chromedp.Evaluate(`JSON.stringify(window.`+log+`.find(`+match+`))`, &raw))
+	if err := json.Unmarshal([]byte(raw), ev); err != nil {
+		p.t.Fatal(err)
 	}
-	p.t.Fatal("event vanished")
-	return demoEvent{}
-}
-
-// choose puts files into Fine Uploader's file input, as picking them does.
-func (p *page) choose(paths ...string) {
-	p.t.Helper()
-	p.run(chromedp.SetUploadFiles(`.qq-upload-button-selector input[type=file]`, paths, chromedp.ByQuery))
 }
 
 func writeFile(t *testing.T, name string, data []byte) string {
@@ -218,21 +204,37 @@ func testPNG(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// blobOf returns the name of the blob file id was uploaded to.
-func (p *page) blobOf(id int) string {
-	p.t.Helper()
-	var name string
-	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUploader.getBlobName(%d)`, id), &name))
-	return name
-}
-
-func (p *page) download(name string) ([]byte, error) {
-	resp, err := p.env.dev.Storage.Client().NewContainerClient("uploads").NewBlobClient(name).DownloadStream(context.Background(), nil)
+// downloadFrom reads a blob from the dev stack's storage.
+func (p *page) downloadFrom(container, name string) ([]byte, error) {
+	resp, err := p.env.dev.Storage.Client().NewContainerClient(container).NewBlobClient(name).DownloadStream(context.Background(), nil)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// download reads a blob of the uploads container.
+func (p *page) download(name string) ([]byte, error) {
+	return p.downloadFrom("uploads", name)
+}
+
+// storedPNG checks that alice's pic.png, uploaded from the page, is
+// stored under her folder as name with the bytes, type and metadata of
+// data.
+func (p *page) storedPNG(name string, data []byte) {
+	t := p.t
+	t.Helper()
+	if !strings.HasPrefix(name, "users/alice/") || !strings.HasSuffix(name, ".png") {
+		t.Errorf("blob name %q", name)
+	}
+	got, err := p.download(name)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
+	}
+	if ct, md := storedBlob(t, p.env.dev.Storage.Client(), "uploads", name); ct != "image/png" || md["qqfilename"] != "pic.png" || md["blobvalet_owner"] != "alice" {
+		t.Errorf("content type %q, metadata %v", ct, md)
+	}
 }
 
 func (p *page) gone(name string) bool {
@@ -250,217 +252,4 @@ func (p *page) staged(user, name string) bool {
 		p.t.Fatal(err)
 	}
 	return busy
-}
-
-func TestBrowserUploadPNG(t *testing.T) {
-	p := openDemo(t, nil)
-	data := testPNG(t)
-	p.choose(writeFile(t, "pic.png", data))
-	ev := p.waitEvent("complete", "failed")
-	if ev.Type != "complete" {
-		t.Fatalf("upload failed: %s", ev.Detail)
-	}
-	name := p.blobOf(ev.ID)
-	if !strings.HasPrefix(name, "users/alice/") || !strings.HasSuffix(name, ".png") {
-		t.Errorf("blob name %q", name)
-	}
-	got, err := p.download(name)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
-	}
-	if ct, md := storedBlob(t, p.env.dev.Storage.Client(), "uploads", name); ct != "image/png" || md["qqfilename"] != "pic.png" || md["blobvalet_owner"] != "alice" {
-		t.Errorf("content type %q, metadata %v", ct, md)
-	}
-	var resp struct {
-		ThumbnailURL string `json:"thumbnailUrl"`
-	}
-	json.Unmarshal(ev.Detail, &resp)
-	if resp.ThumbnailURL == "" {
-		t.Fatal("no thumbnailUrl in the answer")
-	}
-	// The page shows the server's thumbnail, and it loads.
-	p.waitJS(fmt.Sprintf(`(() => { const img = document.querySelector('.qq-file-id-%d img.qq-thumbnail-selector');
-		return img && img.src === %q && img.complete && img.naturalWidth === 64; })()`, ev.ID, resp.ThumbnailURL))
-}
-
-func TestBrowserChunkedUpload(t *testing.T) {
-	p := openDemo(t, nil)
-	data := bytes.Repeat([]byte("blobvalet chunked upload test line\n"), 10_000_000/35+1)[:10_000_000]
-	p.choose(writeFile(t, "big.txt", data))
-	ev := p.waitEvent("complete", "failed")
-	if ev.Type != "complete" {
-		t.Fatalf("upload failed: %s", ev.Detail)
-	}
-	chunks := 0
-	for _, e := range p.events() {
-		if e.Type == "chunk" && e.ID == ev.ID {
-			chunks++
-		}
-	}
-	if chunks != 3 {
-		t.Errorf("%d chunks, want 3 (4,000,000-byte blocks)", chunks)
-	}
-	got, err := p.download(p.blobOf(ev.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(got) != sha256.Sum256(data) {
-		t.Fatalf("SHA-256 of the committed blob differs (%d bytes)", len(got))
-	}
-}
-
-func TestBrowserDelete(t *testing.T) {
-	p := openDemo(t, nil)
-	p.choose(writeFile(t, "note.txt", []byte("delete me")))
-	ev := p.waitEvent("complete", "failed")
-	if ev.Type != "complete" {
-		t.Fatalf("upload failed: %s", ev.Detail)
-	}
-	name := p.blobOf(ev.ID)
-	if p.gone(name) {
-		t.Fatal("blob missing before delete")
-	}
-	p.run(chromedp.Click(fmt.Sprintf(`.qq-file-id-%d .qq-upload-delete-selector`, ev.ID), chromedp.ByQuery))
-	if d := p.waitEvent("deleted", "deleteFailed"); d.Type != "deleted" {
-		t.Fatal("delete failed in the page")
-	}
-	if !p.gone(name) {
-		t.Fatal("blob still there after delete")
-	}
-}
-
-func TestBrowserCancelChunked(t *testing.T) {
-	p := openDemo(t, nil)
-	// Slow the tab's uploads so that the cancel lands mid-file.
-	p.run(network.Enable(), network.EmulateNetworkConditions(false, 0, -1, 4<<20))
-	data := bytes.Repeat([]byte("x"), 24_000_000)
-	p.choose(writeFile(t, "cancel.txt", data))
-	ev := p.waitEvent("chunk")
-	name := p.blobOf(ev.ID)
-	p.run(chromedp.Click(fmt.Sprintf(`.qq-file-id-%d .qq-upload-cancel-selector`, ev.ID), chromedp.ByQuery))
-	p.waitEvent("cancel")
-	for _, e := range p.events() {
-		if e.Type == "complete" {
-			t.Fatal("the upload completed before the cancel")
-		}
-	}
-	if !p.gone(name) {
-		t.Fatalf("a committed blob %q remains after cancel", name)
-	}
-	// Fine Uploader's clean-up DELETE removes the blocks it had sent.
-	p.waitJS(`new Promise(r => setTimeout(() => r(true), 500))`)
-	if p.staged("alice", name) {
-		t.Fatalf("the cancelled upload's blocks remain in staging")
-	}
-}
-
-// TestBrowserPageWithoutSuccess: a page that never calls /success leaves
-// nothing at the final name, and the sweeper removes what it uploaded.
-func TestBrowserPageWithoutSuccess(t *testing.T) {
-	p := openDemo(t, url.Values{"success": {"off"}})
-	p.choose(writeFile(t, "unverified.png", testPNG(t)))
-	ev := p.waitEvent("complete", "failed")
-	if ev.Type != "complete" {
-		t.Fatalf("upload failed: %s", ev.Detail)
-	}
-	name := p.blobOf(ev.ID)
-	if !p.gone(name) {
-		t.Fatalf("an upload that was never verified is at its final name %q", name)
-	}
-	if !p.staged("alice", name) {
-		t.Fatal("the upload is not in staging")
-	}
-	sw := &staging.Sweeper{Client: p.env.dev.Storage.Client().NewContainerClient("incoming"), Log: zap.NewNop()}
-	if _, err := sw.Sweep(context.Background(), 0); err != nil {
-		t.Fatal(err)
-	}
-	if p.staged("alice", name) || !p.gone(name) {
-		t.Fatal("the unverified upload survived the sweep")
-	}
-}
-
-func TestBrowserBobCannotWriteIntoAlicesFolder(t *testing.T) {
-	p := openDemo(t, url.Values{"user": {"bob"}, "folder": {"users/alice/"}})
-	p.choose(writeFile(t, "intrude.txt", []byte("bob was here")))
-	ev := p.waitEvent("failed", "complete")
-	if ev.Type != "failed" {
-		t.Fatalf("bob's upload into alice's folder succeeded: %s", ev.Detail)
-	}
-	name := p.blobOf(ev.ID)
-	if !strings.HasPrefix(name, "users/alice/") {
-		t.Fatalf("the page named the blob %q", name)
-	}
-	p.waitJS(fmt.Sprintf(`document.querySelector('.qq-file-id-%d').classList.contains('qq-upload-fail')`, ev.ID))
-	if !p.gone(name) {
-		t.Fatal("bob's blob was written under users/alice/")
-	}
-}
-
-func TestBrowserRejectedFile(t *testing.T) {
-	p := openDemo(t, nil)
-	p.choose(writeFile(t, "evil.jpg", []byte("<!DOCTYPE html><html><body><script>alert(1)</script></body></html>")))
-	ev := p.waitEvent("failed", "complete")
-	if ev.Type != "failed" {
-		t.Fatalf("HTML named .jpg was accepted: %s", ev.Detail)
-	}
-	const msg = "file content is text/html, not an allowed type"
-	p.waitJS(fmt.Sprintf(`document.querySelector('.qq-file-id-%d .qq-upload-status-text-selector').textContent.includes(%q)`, ev.ID, msg))
-	if name := p.blobOf(ev.ID); !p.gone(name) {
-		t.Fatalf("rejected blob %q is still there", name)
-	}
-}
-
-func TestBrowserRawFileName(t *testing.T) {
-	p := openDemo(t, url.Values{"names": {"original"}})
-	const file = "a b#c%d ü.txt"
-	p.choose(writeFile(t, file, []byte("odd name")))
-	ev := p.waitEvent("complete", "failed")
-	if ev.Type != "complete" {
-		t.Fatalf("upload failed: %s", ev.Detail)
-	}
-	got, err := p.download("users/alice/" + file)
-	if err != nil || string(got) != "odd name" {
-		t.Fatalf("no blob under exactly users/alice/%s: %v", file, err)
-	}
-}
-
-// TestDemoScreenshot renders the demo page after an upload; with
-// BLOBVALET_SCREENSHOT=path it writes the PNG there (docs/demo.png in the
-// README is made this way).
-func TestDemoScreenshot(t *testing.T) {
-	p := openDemo(t, nil)
-	p.choose(writeFile(t, "sunset.png", testPNG(t)), writeFile(t, "notes.txt", []byte("hello")), writeFile(t, "page.jpg", []byte("<html><script></script></html>")))
-	p.waitJS(`window.demoEvents.filter(e => e.type === "complete" || e.type === "failed").length === 3`)
-	p.waitJS(`Array.from(document.querySelectorAll('img.qq-thumbnail-selector')).every(i => i.complete)`)
-	// The rejected file's card shows the whole message, clear of its close
-	// button.
-	var card struct {
-		Text              string
-		Clipped, Overlaps bool
-	}
-	p.run(chromedp.Evaluate(`(() => {
-		const li = document.querySelector('li.qq-upload-fail');
-		const status = li.querySelector('.qq-upload-status-text');
-		const range = document.createRange();
-		range.selectNodeContents(status);
-		const text = range.getBoundingClientRect(), x = li.querySelector('.qq-upload-cancel').getBoundingClientRect();
-		return {
-			text: status.textContent,
-			clipped: status.scrollHeight > status.clientHeight || status.scrollWidth > status.clientWidth || text.bottom > li.getBoundingClientRect().bottom,
-			overlaps: Array.from(range.getClientRects()).some(r => r.left < x.right && r.right > x.left && r.top < x.bottom && r.bottom > x.top),
-		};
-	})()`, &card))
-	if !strings.Contains(card.Text, "not an allowed type") || card.Clipped || card.Overlaps {
-		t.Errorf("rejected card: %+v; want the whole message, clear of the close button", card)
-	}
-	var shot []byte
-	p.run(chromedp.CaptureScreenshot(&shot))
-	if len(shot) == 0 {
-		t.Fatal("empty screenshot")
-	}
-	if out := os.Getenv("BLOBVALET_SCREENSHOT"); out != "" {
-		if err := os.WriteFile(out, shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

@@ -65,14 +65,8 @@ func TestDevCommand(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"dev", "--listen", "127.0.0.1:0"}, &out, &errOut) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Try:") {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("dev did not start: %s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	defer cancel()
+	eventually(t, 60*time.Second, "dev to start", func() bool { return strings.Contains(out.String(), "Try:") })
 	text := out.String()
 	for _, re := range []string{`Demo page:  http://127\.0\.0\.1:\d+/`, `Storage:    http://127\.0\.0\.1:\d+/devstoreaccount1`, `alice \(group staff\)  token [0-9a-f]{48}`, `bob +token [0-9a-f]{48}`} {
 		if !regexp.MustCompile(re).MatchString(text) {

@@ -86,18 +86,6 @@ func counterValue(m *dto.Metric) float64 {
 	return 0
 }
 
-// waitFor waits, at most a minute, for cond to hold.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestWebhookDownThenBack: uploads verified while the webhook is down are
 // all announced once it is back, each event id at least once, none lost;
 // an event whose webhook stays down past webhook.max_attempts is
@@ -133,9 +121,9 @@ func TestWebhookDownThenBack(t *testing.T) {
 	dropID := ans["eventId"].(string)
 	t.Logf("%d uploads answered success in %v with both webhooks down", n+1, time.Since(start))
 
-	waitFor(t, "every event to fail once", func() bool { return s.counter(t, "blobvalet_events_retried_total") >= n })
+	eventually(t, time.Minute, "every event to fail once", func() bool { return s.counter(t, "blobvalet_events_retried_total") >= n })
 	main.setDown(false)
-	waitFor(t, "every event delivered", func() bool {
+	eventually(t, time.Minute, "every event delivered", func() bool {
 		got := map[string]bool{}
 		for _, ev := range main.received() {
 			got[ev.ID] = true
@@ -147,7 +135,7 @@ func TestWebhookDownThenBack(t *testing.T) {
 			t.Fatalf("delivered an event nobody was told of: %+v", ev)
 		}
 	}
-	waitFor(t, "the rule's event dead-lettered", func() bool { return s.counter(t, "blobvalet_events_dead_lettered_total") == 1 })
+	eventually(t, time.Minute, "the rule's event dead-lettered", func() bool { return s.counter(t, "blobvalet_events_dead_lettered_total") == 1 })
 	dead, err := s.queues.List(context.Background())
 	if err != nil || len(dead) != 1 || dead[0].ID != dropID || dead[0].Target != "staff-drop" || dead[0].Attempts != 4 {
 		t.Fatalf("dead letters %+v, %v", dead, err)
@@ -163,7 +151,7 @@ func TestWebhookDownThenBack(t *testing.T) {
 	if code := run(context.Background(), []string{"events", "--config", s.path, "replay", "--all"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "replayed "+dropID) {
 		t.Fatalf("replay exited %d: %s%s", code, out.String(), errOut.String())
 	}
-	waitFor(t, "the replayed event delivered", func() bool { return len(drop.received()) == 1 })
+	eventually(t, time.Minute, "the replayed event delivered", func() bool { return len(drop.received()) == 1 })
 	if ev := drop.received()[0]; ev.ID != dropID || ev.Blob != "report.png" {
 		t.Fatalf("replayed event %+v", ev)
 	}
@@ -219,7 +207,7 @@ func TestSuccessEnqueueFails(t *testing.T) {
 	if code != 200 || ans["eventId"] != stamped {
 		t.Fatalf("retry after recovery: %d %v, want 200 with event id %s", code, ans, stamped)
 	}
-	waitFor(t, "the event delivered", func() bool { return len(rc.received()) == 1 })
+	eventually(t, time.Minute, "the event delivered", func() bool { return len(rc.received()) == 1 })
 	if got := rc.received()[0].ID; got != stamped {
 		t.Fatalf("delivered event %s, want %s", got, stamped)
 	}

@@ -161,28 +161,18 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	signalled := time.Now()
+	eventually(t, 5*time.Second, "/readyz to answer 503 during the drain", func() bool {
 		resp, err := http.Get(admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 503 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never answered 503 during the drain")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
 	// Serving goes on through the drain: the load keeps getting answers.
 	atStop := signed.Load() + limited.Load()
-	for signed.Load()+limited.Load() < atStop+60 {
-		if time.Now().After(deadline.Add(5 * time.Second)) {
-			t.Fatal("no answers during the drain")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second-time.Since(signalled), "answers during the drain", func() bool { return signed.Load()+limited.Load() >= atStop+60 })
 	stopLoad.Store(true)
 	wg.Wait()
 	if code, body, err := ask(); code != 200 || err != nil {
@@ -235,18 +225,14 @@ func TestDevLeavesNoAzurite(t *testing.T) {
 			if sig == syscall.SIGHUP && p.cmd.ProcessState.ExitCode() != 0 {
 				t.Errorf("dev on SIGHUP exited %v, want 0:\n%s", p.cmd.ProcessState, p.stderr.String())
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
+			eventually(t, 10*time.Second, fmt.Sprintf("Azurite at %s to stop answering after dev ended by %v", storage, sig), func() bool {
 				c, err := net.Dial("tcp", storage)
 				if err != nil {
-					break
+					return true
 				}
 				c.Close()
-				if time.Now().After(deadline) {
-					t.Fatalf("Azurite still answers at %s 10s after dev ended by %v", storage, sig)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return false
+			})
 		})
 	}
 }

@@ -35,21 +35,12 @@ func (s *stack) blobURI(container, name string) string {
 func (s *stack) signature(t *testing.T, token, method, bloburi string) (int, string) {
 	t.Helper()
 	q := "bloburi=" + strings.ReplaceAll(url.QueryEscape(bloburi), "%20", "+") + "&_method=" + method + "&qqtimestamp=1700000000000"
-	r, _ := http.NewRequest("GET", s.url+"/sas?"+q, nil)
-	r.Header.Set("Accept", "application/json")
+	hdr := map[string]string{"Accept": "application/json"}
 	if token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
+		hdr["Authorization"] = "Bearer " + token
 	}
-	resp, err := s.client.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	code, body := s.send(t, "GET", "/sas?"+q, nil, hdr)
+	return code, string(body)
 }
 
 func (s *stack) mustSAS(t *testing.T, token, method, container, name string) string {
@@ -327,13 +318,7 @@ func TestServeCommand(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"serve", "--config", path}, io.Discard, &stderr) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), `"listening"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 20*time.Second, "serve to listen", func() bool { return strings.Contains(stderr.String(), `"listening"`) })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d: %s", code, stderr.String())

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -302,6 +303,29 @@ func startStack(t *testing.T, az *azurite.Server, c Config, o app.Options) *stac
 	s.url, s.client = ts.URL, &http.Client{Timeout: 45 * time.Second}
 	t.Cleanup(s.client.CloseIdleConnections)
 	return s
+}
+
+// send sends a request to blobvalet's public listener as a browser would,
+// with the headers given, and returns the status and the body.
+func (s *stack) send(t *testing.T, method, target string, body io.Reader, header map[string]string) (int, []byte) {
+	t.Helper()
+	r, err := http.NewRequest(method, s.url+target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
 }
 
 // write replaces the stack's configuration file with c; reload reads it.

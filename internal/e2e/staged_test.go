@@ -285,13 +285,7 @@ func TestPromotionOutlivesItsRequest(t *testing.T) {
 		t.Fatal("at the final name before the copy")
 	}
 	close(gate)
-	deadline := time.Now().Add(20 * time.Second)
-	for !s.exists(t, "uploads", name) {
-		if time.Now().After(deadline) {
-			t.Fatal("the copy did not go on after its request ended")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, 20*time.Second, "the copy to go on after its request ended", func() bool { return s.exists(t, "uploads", name) })
 	code, ans = s.reportSuccess(t, aliceToken, "uploads", name)
 	if code != 200 || ans["eventId"] != s.metadata(t, "uploads", name)["blobvalet_event"] {
 		t.Fatalf("retry: %d %v", code, ans)

@@ -38,21 +38,14 @@ func (s *stack) uploadAsBrowser(t *testing.T, token, container, name, contentTyp
 func (s *stack) reportSuccess(t *testing.T, token, container, name string) (int, map[string]any) {
 	t.Helper()
 	form := url.Values{"blob": {name}, "uuid": {"6f1b-uuid"}, "name": {"orig.png"}, "container": {s.az.Endpoint() + "/" + container}, "album": {"summer"}}
-	r, _ := http.NewRequest("POST", s.url+"/success", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.Header.Set("Accept", "application/json")
-	r.Header.Set("Authorization", "Bearer "+token)
-	resp, err := s.client.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	code, body := s.send(t, "POST", "/success", strings.NewReader(form.Encode()), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", "Authorization": "Bearer " + token,
+	})
 	var ans map[string]any
 	if err := json.Unmarshal(body, &ans); err != nil {
 		t.Fatalf("answer %q is not JSON", body)
 	}
-	return resp.StatusCode, ans
+	return code, ans
 }
 
 func (s *stack) exists(t *testing.T, container, name string) bool {
@@ -209,7 +202,7 @@ func TestSuccessWebhook(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("answer %d %v", code, ans)
 	}
-	waitFor(t, "the event delivered", func() bool { return len(rc.received()) == 1 })
+	eventually(t, time.Minute, "the event delivered", func() bool { return len(rc.received()) == 1 })
 	ev := rc.received()[0]
 	props, _ := s.az.Client().NewContainerClient("uploads").NewBlobClient(name).GetProperties(context.Background(), nil)
 	if ev.ID != ans["eventId"] || ev.User != "alice" || ev.Container != "uploads" || ev.Blob != name || ev.UUID != "6f1b-uuid" || ev.Name != "orig.png" || !strings.HasPrefix(ev.ID, "evt_") ||
@@ -224,9 +217,9 @@ func TestSuccessWebhook(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("with the receiver down: %d %v, want 200: the event waits in the queue", code, ans)
 	}
-	waitFor(t, "a failed delivery", func() bool { return s.counter(t, "blobvalet_events_retried_total") >= 1 })
+	eventually(t, time.Minute, "a failed delivery", func() bool { return s.counter(t, "blobvalet_events_retried_total") >= 1 })
 	rc.setDown(false)
-	waitFor(t, "the event delivered after the receiver came back", func() bool { return len(rc.received()) == 2 })
+	eventually(t, time.Minute, "the event delivered after the receiver came back", func() bool { return len(rc.received()) == 2 })
 	if got := rc.received()[1]; got.Blob != name || got.ID != ans["eventId"] || got.ID == ev.ID {
 		t.Fatalf("second event %+v, answer %v", got, ans)
 	}
@@ -235,7 +228,7 @@ func TestSuccessWebhook(t *testing.T) {
 	if code, again := s.reportSuccess(t, aliceToken, "uploads", name); code != 200 || again["eventId"] != ans["eventId"] {
 		t.Fatalf("repeat: %d %v", code, again)
 	}
-	waitFor(t, "the repeat's event delivered", func() bool { return len(rc.received()) == 3 })
+	eventually(t, time.Minute, "the repeat's event delivered", func() bool { return len(rc.received()) == 3 })
 	if got := rc.received(); got[2].ID != got[1].ID {
 		t.Fatalf("events after a repeat: %+v", got)
 	}

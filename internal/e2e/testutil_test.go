@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 )
@@ -44,4 +45,16 @@ func storedBlob(t *testing.T, svc *service.Client, container, name string) (cont
 		contentType = *props.ContentType
 	}
 	return contentType, md
+}
+
+// eventually polls cond until it holds, failing the test with what it was
+// waiting for if it does not within the time given. It is the tests' one
+// polling loop.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("gave up after %v waiting for %s", within, what)
+		}
+	}
 }

@@ -69,19 +69,14 @@ func (p uppyPage) storedBlocks(user, container, name string) int {
 
 func openUppy(t *testing.T, query url.Values) uppyPage {
 	t.Helper()
-	env := needBrowser(t)
-	ctx, cancel := chromedp.NewContext(env.browser)
-	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancelTimeout)
-	p := uppyPage{page: &page{t: t, ctx: ctx, env: env}, blocks: &blockLog{stored: map[string]map[string]bool{}}}
-	chromedp.ListenTarget(ctx, p.blocks.listen)
+	p := uppyPage{page: openTab(t, 3*time.Minute), blocks: &blockLog{stored: map[string]map[string]bool{}}}
+	chromedp.ListenTarget(p.ctx, p.blocks.listen)
 	p.run(network.Enable())
 	if query == nil {
 		query = url.Values{}
 	}
 	query.Set("client", "uppy")
-	p.run(chromedp.Navigate(env.dev.URL + "/?" + query.Encode()))
+	p.run(chromedp.Navigate(p.env.dev.URL + "/?" + query.Encode()))
 	p.waitJS(`typeof window.demoUppy === "object"`)
 	return p
 }
@@ -94,32 +89,17 @@ type uppyEvent struct {
 
 func (p uppyPage) events() []uppyEvent {
 	p.t.Helper()
-	var raw string
-	p.run(chromedp.Evaluate(`JSON.stringify(window.uppyEvents)`, &raw))
 	var evs []uppyEvent
-	if err := json.Unmarshal([]byte(raw), &evs); err != nil {
-		p.t.Fatal(err)
-	}
+	p.eventsIn("uppyEvents", &evs)
 	return evs
 }
 
 // waitEvent waits for an event of one of the types and returns the first.
 func (p uppyPage) waitEvent(types ...string) uppyEvent {
 	p.t.Helper()
-	cond := make([]string, len(types))
-	for i, ty := range types {
-		cond[i] = fmt.Sprintf("e.type === %q", ty)
-	}
-	p.waitJS(`window.uppyEvents.some(e => ` + strings.Join(cond, " || ") + `)`)
-	for _, e := range p.events() {
-		for _, ty := range types {
-			if e.Type == ty {
-				return e
-			}
-		}
-	}
-	p.t.Fatal("event vanished")
-	return uppyEvent{}
+	var ev uppyEvent
+	p.waitEventIn("uppyEvents", &ev, types...)
+	return ev
 }
 
 // choose puts files into the Dashboard's file input, as picking them does.
@@ -150,17 +130,6 @@ func cssEscape(id string) string {
 	return strings.NewReplacer("/", `\\/`, ".", `\\.`, " ", `\\ `).Replace(id)
 }
 
-func (p uppyPage) downloadFrom(container, name string) ([]byte, error) {
-	resp, err := p.env.dev.Storage.Client().NewContainerClient(container).NewBlobClient(name).DownloadStream(context.Background(), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, err = buf.ReadFrom(resp.Body)
-	return buf.Bytes(), err
-}
-
 func randomBytes(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, seed))
 	b := make([]byte, n)
@@ -182,16 +151,7 @@ func TestUppyUploadImage(t *testing.T) {
 		t.Fatalf("upload failed: %s", ev.Detail)
 	}
 	name := p.blobOf(ev.ID)
-	if !strings.HasPrefix(name, "users/alice/") || !strings.HasSuffix(name, ".png") {
-		t.Errorf("blob name %q", name)
-	}
-	got, err := p.download(name)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
-	}
-	if ct, md := storedBlob(t, p.env.dev.Storage.Client(), "uploads", name); ct != "image/png" || md["qqfilename"] != "pic.png" || md["blobvalet_owner"] != "alice" {
-		t.Errorf("content type %q, metadata %v", ct, md)
-	}
+	p.storedPNG(name, data)
 	var resp struct {
 		UploadURL    string `json:"uploadURL"`
 		ThumbnailURL string `json:"thumbnailUrl"`
@@ -279,9 +239,7 @@ func TestUppyCancelMidUpload(t *testing.T) {
 	id := p.waitEvent("added").ID
 	name := p.blobOf(id)
 	// Wait until storage holds a block of the file, then cancel everything.
-	if !poll(30*time.Second, func() bool { return p.uncommittedBlocks(name) > 0 }) {
-		t.Fatal("no block reached storage")
-	}
+	eventually(t, 30*time.Second, "a block in storage", func() bool { return p.uncommittedBlocks(name) > 0 })
 	p.run(chromedp.Evaluate(`window.demoUppy.cancelAll()`, nil))
 	p.waitEvent("removed")
 	for _, e := range p.events() {
@@ -290,9 +248,7 @@ func TestUppyCancelMidUpload(t *testing.T) {
 		}
 	}
 	// The plugin cleans up with a DELETE SAS: the stored blocks go too.
-	if !poll(20*time.Second, func() bool { return p.uncommittedBlocks(name) == 0 }) {
-		t.Fatalf("%d uncommitted blocks of %q remain after cancel", p.uncommittedBlocks(name), name)
-	}
+	eventually(t, 20*time.Second, "no uncommitted blocks of "+name+" left after cancel", func() bool { return p.uncommittedBlocks(name) == 0 })
 	// Give a request that was still on its way time to land.
 	time.Sleep(time.Second)
 	if !p.gone(name) {
@@ -313,15 +269,6 @@ func (p uppyPage) uncommittedBlocks(name string) int {
 		p.t.Fatal(err)
 	}
 	return len(bl.UncommittedBlocks)
-}
-
-func poll(timeout time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }
 
 func TestUppyRetriesAFailedBlock(t *testing.T) {
@@ -441,9 +388,7 @@ func TestUppyPauseResumeKeepsStoredBlocks(t *testing.T) {
 	p.choose(writeFile(t, "pause.txt", data))
 	id := p.waitEvent("added").ID
 	name := p.blobOf(id)
-	if !poll(30*time.Second, func() bool { return p.uncommittedBlocks(name) > 0 }) {
-		t.Fatal("no block reached storage")
-	}
+	eventually(t, 30*time.Second, "a block in storage", func() bool { return p.uncommittedBlocks(name) > 0 })
 	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUppy.pauseResume(%q)`, id), nil))
 	bl, err := p.env.dev.Storage.Client().NewContainerClient("incoming").NewBlockBlobClient(staged("alice", "uploads", name)).
 		GetBlockList(context.Background(), blockblob.BlockListTypeUncommitted, nil)

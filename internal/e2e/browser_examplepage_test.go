@@ -29,7 +29,7 @@ import (
 // "blobvalet cors apply", uploads a picture and a chunked file in Chromium,
 // and checks what is in storage.
 func TestExamplePageUpload(t *testing.T) {
-	env := needBrowser(t)
+	needBrowser(t)
 	az := azuritetest.Start(t, "uploads", "incoming")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -87,11 +87,7 @@ func TestExamplePageUpload(t *testing.T) {
 	})
 	pageMux.Handle("/fine-uploader/", http.StripPrefix("/fine-uploader/", http.FileServer(http.Dir(fuDir))))
 
-	tab, closeTab := chromedp.NewContext(env.browser)
-	defer closeTab()
-	tab, stop := context.WithTimeout(tab, 2*time.Minute)
-	defer stop()
-	p := &page{t: t, ctx: tab, env: env}
+	p := openTab(t, 2*time.Minute)
 	p.run(chromedp.Navigate(pageSrv.URL + "/"))
 	p.waitJS(`typeof uploader === "object" && document.querySelector(".qq-upload-button-selector input[type=file]") !== null`)
 	var missing bool
@@ -188,20 +184,17 @@ func freeAddr(t *testing.T) string {
 // answers /readyz.
 func waitReady(t *testing.T, base string, exited <-chan int, log *syncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	eventually(t, 30*time.Second, "blobvalet serve to be ready", func() bool {
 		select {
 		case code := <-exited:
 			t.Fatalf("blobvalet serve exited %d:\n%s", code, log.String())
 		default:
 		}
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("blobvalet serve not ready after 30s:\n%s", log.String())
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
