@@ -11,15 +11,19 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/server"
+	"github.com/blobvalet/blobvalet/staging"
 )
 
 // Server timeouts. A signature request is small and quick; these only stop
@@ -58,6 +62,116 @@ type Options struct {
 	// (events.Deliverer); nil and 0 keep its defaults.
 	DeliveryBackoff func(attempt int) time.Duration
 	DeliveryPoll    time.Duration
+}
+
+// App serves with the current configuration and swaps in a new one on
+// reload. Requests in flight finish with the server they started on; a
+// configuration that fails its checks leaves the current one in place.
+type App struct {
+	opts         Options
+	log          *zap.Logger
+	metrics      *server.Metrics
+	sweepMetrics *staging.Metrics
+	// eventsMetrics count stored and delivered webhook events, across
+	// reloads.
+	eventsMetrics *events.Metrics
+	// swapped tells Deliver that a reload swapped in a new generation.
+	swapped   chan struct{}
+	readiness *readiness
+	mu        sync.Mutex // one reload at a time
+	listen    string
+	current   atomic.Pointer[generation]
+	// secure serves TLS on a listener when the configuration has tls:;
+	// reloadCert reads the certificate again.
+	secure     func(net.Listener) net.Listener
+	reloadCert func()
+}
+
+// New checks cfg as serve does at start, storage included, and builds
+// blobvalet on it. Nothing listens until Run.
+func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
+	log := o.Log
+	// Everything is checked before anything listens: a load balancer never
+	// sees a port that cannot serve.
+	secure, reloadCert, err := secureListener(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	metrics := o.Metrics
+	if metrics == nil {
+		metrics = server.NewMetrics(prometheus.NewRegistry())
+	}
+	b := o.Build
+	if err := metrics.Registry().Register(server.NewBuildInfo(b.Version, b.Commit, b.GoVersion)); err != nil {
+		return nil, err
+	}
+	a := &App{
+		opts: o, log: log, metrics: metrics, listen: cfg.Listen, secure: secure, reloadCert: reloadCert,
+		sweepMetrics: staging.NewMetrics(metrics.Registry()), eventsMetrics: events.NewMetrics(metrics.Registry()),
+		swapped: make(chan struct{}, 1), readiness: newReadiness(log),
+	}
+	g, err := newGeneration(ctx, cfg, a.deps(), startupCheck)
+	if err != nil {
+		return nil, err
+	}
+	a.current.Store(g)
+	g.publish(a.readiness)
+	return a, nil
+}
+
+// deps are what every generation of the App shares.
+func (a *App) deps() deps {
+	return deps{
+		log: a.log, extra: a.opts.Extra, now: a.opts.Now, metrics: a.metrics, sweepMetrics: a.sweepMetrics, eventsMetrics: a.eventsMetrics,
+		clients: clientSettings{token: a.opts.Token, options: a.opts.Client}, readiness: a.readiness,
+		deliveryBackoff: a.opts.DeliveryBackoff, deliveryPoll: a.opts.DeliveryPoll,
+	}
+}
+
+// watch keeps readiness up to date with the current generation until ctx
+// ends.
+func (a *App) watch(ctx context.Context) {
+	watch(ctx, a.readiness, a.current.Load, a.log)
+}
+
+// Refresh checks now what readiness reports, as Run does in the
+// background every few seconds.
+func (a *App) Refresh(ctx context.Context) {
+	a.current.Load().refresh(ctx, a.readiness, a.log)
+}
+
+// Readiness is what /readyz reports now.
+func (a *App) Readiness() server.Readiness {
+	return a.readiness.report()
+}
+
+// ServeHTTP implements http.Handler with the current server.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.current.Load().srv.ServeHTTP(w, r)
+}
+
+// Admin returns the handler of the admin listener, with the current server.
+func (a *App) Admin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.current.Load().srv.Admin().ServeHTTP(w, r)
+	})
+}
+
+// Close releases the current configuration's resources, such as the
+// renewal of a user delegation key.
+func (a *App) Close() {
+	a.current.Load().srv.Close()
+}
+
+// sweep removes unverified uploads every staging.sweep_every, with the
+// current configuration, until ctx ends.
+func (a *App) sweep(ctx context.Context) {
+	staging.Run(ctx, a.log.Named("sweeper"),
+		func() time.Duration { return time.Duration(a.current.Load().cfg.Staging.SweepEvery) },
+		func() (*staging.Sweeper, time.Duration) {
+			g := a.current.Load()
+			return g.sweeper, time.Duration(g.cfg.Staging.MaxAge)
+		})
 }
 
 // Signals are what the process's signals mean to a running blobvalet. Only
@@ -118,7 +232,7 @@ func (a *App) Run(ctx context.Context, sig Signals) error {
 		return err
 	case <-ctx.Done():
 	}
-	if err := stop(a.status, cfg.Shutdown, sig.Force, flight, log, public, adm); err != nil {
+	if err := stop(a.readiness, cfg.Shutdown, sig.Force, flight, log, public, adm); err != nil {
 		log.Error("blobvalet stopped", zap.Error(err))
 		return err
 	}
@@ -146,7 +260,7 @@ var errForced = errors.New("second signal: stopped at once, requests in flight c
 // connection is accepted and the requests in flight get sh.Timeout to
 // finish; any still running then is logged and cut. A signal on force
 // stops at once.
-func stop(st *status, sh config.Shutdown, force <-chan struct{}, flight *inFlight, log *zap.Logger, servers ...*http.Server) error {
+func stop(st *readiness, sh config.Shutdown, force <-chan struct{}, flight *inFlight, log *zap.Logger, servers ...*http.Server) error {
 	st.stop()
 	log.Info("stopping: readiness fails now; serving on while load balancers drain", zap.Duration("drain", sh.Drain.Duration()))
 	closeAll := func() {

@@ -2,26 +2,13 @@ package app
 
 import (
 	"context"
-
-	"github.com/blobvalet/blobvalet/events"
 )
 
-// delivery runs the current configuration's event deliverer for the life
-// of the process. A reload hands over to the new configuration's, so that
-// a changed webhook, queue or key applies to events already waiting.
-type delivery struct {
-	metrics *events.Metrics // one set for the process, across reloads
-	swapped chan struct{}   // a reload swapped in a new generation
-}
-
-func newDelivery(m *events.Metrics) delivery {
-	return delivery{metrics: m, swapped: make(chan struct{}, 1)}
-}
-
-// handOver tells Deliver that the generation changed.
-func (d delivery) handOver() {
+// handOver tells Deliver that a reload swapped in a new generation, so
+// that a changed webhook, queue or key applies to events already waiting.
+func (a *App) handOver() {
 	select {
-	case d.swapped <- struct{}{}:
+	case a.swapped <- struct{}{}:
 	default: // one pending hand-over covers any number of reloads
 	}
 }
@@ -43,7 +30,7 @@ func (a *App) Deliver(ctx context.Context) {
 		}()
 		select {
 		case <-ctx.Done():
-		case <-a.deliveries.swapped:
+		case <-a.swapped:
 		}
 		stop()
 		<-done

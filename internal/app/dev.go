@@ -129,8 +129,8 @@ log: {format: console}
 		ContainerURL: az.Endpoint() + "/uploads",
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
-	st := newStatus(log)
-	g, err := newGeneration(ctx, cfg, parts{log: log, extra: web.Routes(demo, vendor), status: st})
+	st := newReadiness(log)
+	g, err := newGeneration(ctx, cfg, deps{log: log, extra: web.Routes(demo, vendor), readiness: st}, startupCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ log: {format: console}
 // ensureEventQueues creates the events queue and its dead-letter queue on
 // Azurite, so that a webhook added to the demo's configuration finds them.
 func ensureEventQueues(ctx context.Context, cfg *config.Config) error {
-	svc, err := newQueueServiceClient(cfg.Storage, cfg.Storage.QueueEndpoint, storageParts{})
+	svc, err := newQueueServiceClient(cfg.Storage, cfg.Storage.QueueEndpoint, clientSettings{})
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func TestStopCutsOverdueRequests(t *testing.T) {
 	go http.Get(srv.URL + "/success")
 	<-started
 	core, logs := observer.New(zap.InfoLevel)
-	st := newStatus(zap.NewNop())
+	st := newReadiness(zap.NewNop())
 	err := stop(st, config.Shutdown{Drain: config.Duration(time.Millisecond), Timeout: config.Duration(50 * time.Millisecond)}, nil, flight, zap.New(core), srv.Config)
 	if err != nil {
 		t.Fatalf("stop = %v, want an orderly stop", err)
@@ -48,7 +48,7 @@ func TestSecondSignalForcesStop(t *testing.T) {
 	defer srv.Close()
 	force := make(chan struct{})
 	close(force) // the second signal: package main closes Signals.Force
-	err := stop(newStatus(zap.NewNop()), config.Shutdown{Drain: config.Duration(time.Hour), Timeout: config.Duration(time.Hour)}, force, newInFlight(), zap.NewNop(), srv.Config)
+	err := stop(newReadiness(zap.NewNop()), config.Shutdown{Drain: config.Duration(time.Hour), Timeout: config.Duration(time.Hour)}, force, newInFlight(), zap.NewNop(), srv.Config)
 	if !errors.Is(err, errForced) {
 		t.Fatalf("stop = %v, want %v", err, errForced)
 	}

@@ -4,20 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
-	"github.com/blobvalet/blobvalet/server"
 )
 
 // How storage is checked: at start (tried again until startCheckTimeout
@@ -136,72 +134,46 @@ func isNetError(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// Parts of readiness: blobvalet is ready while it can sign; verifying
-// finished uploads needs storage, and storing and delivering webhook
-// events needs the events queue: each only degrades it.
-const (
-	partSigning   = "signing"
-	partVerifying = "verifying"
-	partEvents    = "events"
-)
-
-// status is what blobvalet can do now, as readiness reports it. It is kept
-// up to date in the background, so that a probe reads it and never waits
-// for storage. It outlives reloads.
-type status struct {
-	log      *zap.Logger
-	now      func() time.Time
-	mu       sync.Mutex
-	parts    []server.Part
-	stopping bool
+// CheckStorage runs serve's start-up storage checks of cfg with client,
+// once, within the start-up check's time.
+func CheckStorage(ctx context.Context, client *service.Client, cfg *config.Config) error {
+	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	return checkStorage(cctx, client, cfg.Storage, cfg.Policy().Containers(), cfg.Staging.Container)
 }
 
-func newStatus(log *zap.Logger) *status {
-	return &status{log: log, now: time.Now}
-}
-
-// set records whether part works; err nil means it does. A change is
-// logged once.
-func (s *status) set(part string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	problem := ""
-	if err != nil {
-		problem = err.Error()
+// CheckOnline asks storage and the identity provider what serve asks at
+// start, and returns every problem: storage and the identity provider are
+// checked independently.
+func CheckOnline(ctx context.Context, cfg *config.Config) []error {
+	var problems []error
+	if err := checkStorageAndSigner(ctx, cfg); err != nil {
+		problems = append(problems, err)
 	}
-	i := slices.IndexFunc(s.parts, func(p server.Part) bool { return p.Name == part })
-	if i < 0 {
-		s.parts = append(s.parts, server.Part{Name: part, Essential: part == partSigning, Since: now})
-		i = len(s.parts) - 1
-		if problem == "" {
-			s.parts[i].Checked = now
-			return
+	if cfg.Auth.JWT != nil {
+		if _, err := authn.New(ctx, authnOptions(cfg.Auth)); err != nil {
+			problems = append(problems, err)
 		}
 	}
-	p := &s.parts[i]
-	p.Checked = now
-	if p.Problem == problem {
-		return
-	}
-	p.Problem, p.Since = problem, now
-	if problem != "" {
-		s.log.Warn(part+" degraded", zap.String("part", part), zap.String("reason", problem))
-	} else {
-		s.log.Info(part+" works again", zap.String("part", part))
-	}
+	return problems
 }
 
-// stop makes readiness fail from now on: shutdown has begun.
-func (s *status) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopping = true
-}
-
-// report is the readiness that /readyz serves.
-func (s *status) report() server.Readiness {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return server.Readiness{Stopping: s.stopping, Parts: slices.Clone(s.parts)}
+func checkStorageAndSigner(ctx context.Context, cfg *config.Config) error {
+	client, err := newServiceClient(cfg.Storage, clientSettings{})
+	if err != nil {
+		return fmt.Errorf("storage client: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	if err := checkStorage(cctx, client, cfg.Storage, cfg.Policy().Containers(), cfg.Staging.Container); err != nil {
+		return err
+	}
+	signer, _, err := newSigner(cctx, cfg, client)
+	if err != nil {
+		return err
+	}
+	if c, ok := signer.(io.Closer); ok {
+		c.Close()
+	}
+	return nil
 }
