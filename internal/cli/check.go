@@ -34,10 +34,6 @@ func runCheck(ctx context.Context, _ Process, args []string, stdout, stderr io.W
 	if !ok {
 		return 1
 	}
-	if _, err := app.NewLogger(cfg.Log, io.Discard); err != nil {
-		fmt.Fprintf(stderr, "blobvalet: config %s: log: %v\n", *path, err)
-		return 1
-	}
 	if cfg.TLS != nil {
 		if _, err := tlsconfig.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, time.Now); err != nil {
 			fmt.Fprintf(stderr, "blobvalet: config %s: %v\n", *path, err)

@@ -55,7 +55,7 @@ func blobvaletBinary(t *testing.T) string {
 		built.path = filepath.Join(built.dir, "blobvalet")
 		out, err := exec.Command("go", "build", "-o", built.path, "github.com/blobvalet/blobvalet").CombinedOutput()
 		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if built.err != nil {
