@@ -20,7 +20,7 @@ test-short: ## the pure tests only, in seconds: no Node, npm, Azurite or Chromiu
 	go test -short ./...
 
 e2e: ## the end-to-end tests: real Chromium, Fine Uploader, Uppy and Azurite
-	go test -count=1 -run 'Browser|Uppy|ExamplePage|DemoScreenshot|Dev' .
+	go test -count=1 ./internal/e2e/...
 
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

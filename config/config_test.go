@@ -353,3 +353,31 @@ func TestREADMEConfig(t *testing.T) {
 		t.Errorf("README.md's configuration read as %+v", cfg)
 	}
 }
+
+// TestThumbnail: a rule's thumbnail setting is parsed once, when the file
+// is checked.
+func TestThumbnail(t *testing.T) {
+	for _, tt := range []struct {
+		written string
+		want    Thumbnail
+	}{
+		{"", Thumbnail{Kind: ThumbnailSAS}},
+		{"sas", Thumbnail{Kind: ThumbnailSAS}},
+		{"none", Thumbnail{Kind: ThumbnailNone}},
+		{"https://cdn.example.com/{container}/{blob}", Thumbnail{Kind: ThumbnailTemplate, Template: "https://cdn.example.com/{container}/{blob}"}},
+	} {
+		data := minimal
+		if tt.written != "" {
+			data = strings.Replace(minimal, "methods: [PUT]}", "methods: [PUT], thumbnail: \""+tt.written+"\"}", 1)
+		}
+		cfg, err := Parse([]byte(data), goodEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.written, err)
+		}
+		if got := cfg.Rules[0].Thumbnail; got.Kind != tt.want.Kind || got.Template != tt.want.Template {
+			t.Errorf("%q: %+v, want %+v", tt.written, got, tt.want)
+		}
+	}
+	_, err := Parse([]byte(strings.Replace(minimal, "methods: [PUT]}", "methods: [PUT], thumbnail: small}", 1)), goodEnv)
+	checkErr(t, err, `rules[0].thumbnail: want "sas", "none" or a URL template`)
+}

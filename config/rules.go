@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/blobvalet/blobvalet/authz"
 )
 
@@ -37,7 +39,7 @@ type Rule struct {
 	// Thumbnail is the thumbnailUrl answered for a verified upload: "sas"
 	// (the default: a short-lived read-only SAS URL of the blob, for images
 	// only), "none", or a URL template with {container} and {blob}.
-	Thumbnail string `yaml:"thumbnail"`
+	Thumbnail Thumbnail `yaml:"thumbnail"`
 	// Webhook, if set, is told of this rule's verified uploads instead of
 	// the global webhook.
 	Webhook *Webhook `yaml:"webhook"`
@@ -91,12 +93,16 @@ func (c *Config) compileRules(p *problems, getenv func(string) string) *authz.Po
 				p.add(fmt.Sprintf("%s.extensions[%d]", field, j), "want an ending such as .jpg, got %q", e)
 			}
 		}
-		switch th := r.Thumbnail; {
-		case th == "", th == "sas", th == "none":
+		switch th := r.Thumbnail.written; {
+		case th == "", th == "sas":
+			c.Rules[i].Thumbnail = Thumbnail{Kind: ThumbnailSAS, written: th}
+		case th == "none":
+			c.Rules[i].Thumbnail = Thumbnail{Kind: ThumbnailNone, written: th}
 		case strings.HasPrefix(th, "https://") || strings.HasPrefix(th, "http://") || strings.HasPrefix(th, "/"):
 			if !strings.Contains(th, "{blob}") {
 				p.add(field+".thumbnail", "a URL template needs {blob}, got %q", th)
 			}
+			c.Rules[i].Thumbnail = Thumbnail{Kind: ThumbnailTemplate, Template: th, written: th}
 		default:
 			p.add(field+".thumbnail", `want "sas", "none" or a URL template such as https://cdn.example.com/{container}/{blob}, got %q`, th)
 		}
@@ -127,3 +133,31 @@ var (
 	containerName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
 	mediaRange    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*/(\*|[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*)$`)
 )
+
+// ThumbnailKind says what thumbnailUrl a rule's verified uploads get.
+type ThumbnailKind int
+
+const (
+	// ThumbnailSAS is a short-lived read-only SAS URL of the blob, for
+	// images only: the default.
+	ThumbnailSAS ThumbnailKind = iota
+	// ThumbnailNone is no thumbnailUrl.
+	ThumbnailNone
+	// ThumbnailTemplate is Template with {container} and {blob} filled in.
+	ThumbnailTemplate
+)
+
+// Thumbnail is a rule's thumbnail setting, written "sas", "none" or a URL
+// template, and parsed once when the configuration is checked.
+type Thumbnail struct {
+	Kind ThumbnailKind
+	// Template is the URL template of ThumbnailTemplate.
+	Template string
+	written  string // as in the file, until checked
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: it keeps the text, which the
+// checks of the rules parse, so that a wrong value is reported with them.
+func (t *Thumbnail) UnmarshalYAML(n *yaml.Node) error {
+	return n.Decode(&t.written)
+}

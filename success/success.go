@@ -142,9 +142,10 @@ type Checker struct {
 	Store   Store
 	Policy  *authz.Policy
 	Staging staging.Area
-	// Actions gives each of the policy's rules its actions; a rule not in
-	// it gets a SAS thumbnail and the global webhook, if any.
-	Actions map[*authz.Rule]Actions
+	// Actions gives each of the policy's rules its actions, by rule name
+	// (names are unique); a rule not in it gets a SAS thumbnail and the
+	// global webhook, if any.
+	Actions map[string]Actions
 	// Outbox stores the event of each verified upload whose rule has a
 	// webhook, or that the global webhook takes, before the upload is
 	// reported verified. Nil stores none.
@@ -358,7 +359,7 @@ func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (
 func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
 	const op = "success.finish"
 	var err error
-	a := c.Actions[rule]
+	a := c.Actions[rule.Name]
 	if res.ThumbnailURL, err = c.thumbnail(a.Thumbnail, req.Blob, res.ContentType); err != nil {
 		return Result{}, errs.Wrap(op, errs.Internal, "", err)
 	}

@@ -435,7 +435,7 @@ func TestRuleActions(t *testing.T) {
 			c.GlobalWebhook = false
 			rule := c.Policy.Rules()[0]
 			tt.actions.Webhook = true
-			c.Actions = map[*authz.Rule]Actions{rule: tt.actions}
+			c.Actions = map[string]Actions{rule.Name: tt.actions}
 			c.ReadURL = func(ref blobref.Ref, _ time.Time) (string, error) { return "read:" + ref.Container, nil }
 			res, err := c.Check(context.Background(), req("alice", "users/alice/x.png"))
 			if err != nil {

@@ -1,0 +1,17 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDevStaysOnLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8080", ":8080", "192.0.2.1:8080", "[::]:8080"} {
+		var out, errOut bytes.Buffer
+		if code := Run(context.Background(), Process{}, []string{"dev", "--listen", listen}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--expose") {
+			t.Errorf("dev --listen %s = %d, %q; want 2 naming --expose", listen, code, errOut.String())
+		}
+	}
+}
