@@ -49,6 +49,8 @@ type deps struct {
 	// when set.
 	deliveryBackoff func(attempt int) time.Duration
 	deliveryPoll    time.Duration
+	// uploadHook is the traditional endpoint's test hook; nil for none.
+	uploadHook UploadHook
 }
 
 // checkMode says how newGeneration checks storage.
@@ -89,6 +91,7 @@ type generation struct {
 // Publishing it to readiness, once it is in force, is the caller's job.
 func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkMode) (*generation, error) {
 	log := d.log
+	given := d.clients.options
 	if d.clients.options == nil {
 		d.clients.options = &service.ClientOptions{ClientOptions: storageClientOptions(cfg.Success.Timeout.Duration())}
 	}
@@ -145,6 +148,14 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
 	checker := newChecker(cfg, client, signer, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
+	uploads, err := newUploads(cfg, d, given, area, checker)
+	if err != nil {
+		return nil, err
+	}
+	var up server.Uploads
+	if uploads != nil {
+		up = uploads
+	}
 	g.srv = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
@@ -163,6 +174,8 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 
 		SuccessTimeout:     cfg.Success.Timeout.Duration(),
 		SuccessMaxInFlight: cfg.Success.MaxInFlight,
+		Uploads:            up,
+		UploadTimeouts:     uploadTimeouts(cfg.Upload),
 	})
 	g.sweeper = &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
