@@ -34,7 +34,7 @@ type Uploads interface {
 	// Complete commits and checks a chunked upload.
 	Complete(ctx context.Context, user authz.User, d traditional.Done) (success.Result, error)
 	// Delete deletes the caller's promoted upload.
-	Delete(ctx context.Context, user authz.User, u traditional.UUID) error
+	Delete(ctx context.Context, user authz.User, u traditional.UUID, params map[string]string) error
 }
 
 // UploadTimeouts are the deadlines of the upload route, which replace the
@@ -111,6 +111,14 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		file, size, declared = body, r.ContentLength, r.Header.Get("X-Mime-Type")
+	}
+	// A refused request's file is read to its end (up to the largest
+	// chunk) and dropped before the answer: a browser still sending the
+	// body of a request the server answered and closed may never see the
+	// answer, and Fine Uploader then neither fails nor retries the file.
+	fail = func(err error) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(file, s.Uploads.ChunkLimit()+1))
+		s.fail(w, r, uploadJSON, "upload", err, log...)
 	}
 	p, err := traditional.ParsePart(fields, size, s.Uploads.ChunkLimit())
 	if err != nil {
@@ -374,7 +382,7 @@ func (s *Server) handleUploadDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, uploadJSON, "upload-delete", err, log...)
 		return
 	}
-	s.deleteUpload(w, r, user, mux.Vars(r)["uuid"], append(log, zap.String("user", errs.Clip(user.ID))))
+	s.deleteUpload(w, r, user, mux.Vars(r)["uuid"], r.URL.Query(), append(log, zap.String("user", errs.Clip(user.ID))))
 }
 
 // deleteByForm answers deleteFile with method POST: a form with qquuid
@@ -389,10 +397,10 @@ func (s *Server) deleteByForm(w http.ResponseWriter, r *http.Request, user authz
 		s.fail(w, r, uploadJSON, "upload-delete", err, log...)
 		return
 	}
-	s.deleteUpload(w, r, user, v.Get("qquuid"), log)
+	s.deleteUpload(w, r, user, v.Get("qquuid"), v, log)
 }
 
-func (s *Server) deleteUpload(w http.ResponseWriter, r *http.Request, user authz.User, id string, log []zap.Field) {
+func (s *Server) deleteUpload(w http.ResponseWriter, r *http.Request, user authz.User, id string, params url.Values, log []zap.Field) {
 	const op = "upload.delete"
 	u, err := traditional.ParseUUID(id)
 	if err != nil {
@@ -402,7 +410,11 @@ func (s *Server) deleteUpload(w http.ResponseWriter, r *http.Request, user authz
 		return
 	}
 	log = append(log, zap.String("uuid", u.String()))
-	if err := s.Uploads.Delete(r.Context(), user, u); err != nil {
+	var container map[string]string
+	if c := params.Get(traditional.ContainerParam); c != "" {
+		container = map[string]string{traditional.ContainerParam: c}
+	}
+	if err := s.Uploads.Delete(r.Context(), user, u, container); err != nil {
 		s.fail(w, r, uploadJSON, "upload-delete", err, log...)
 		return
 	}

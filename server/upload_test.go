@@ -51,7 +51,7 @@ func (f *fakeUploads) Upload(_ context.Context, _ authz.User, p traditional.Part
 func (f *fakeUploads) Complete(_ context.Context, _ authz.User, d traditional.Done) (success.Result, error) {
 	return f.complete(d)
 }
-func (f *fakeUploads) Delete(_ context.Context, _ authz.User, u traditional.UUID) error {
+func (f *fakeUploads) Delete(_ context.Context, _ authz.User, u traditional.UUID, _ map[string]string) error {
 	return f.del(u)
 }
 

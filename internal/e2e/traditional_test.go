@@ -265,13 +265,6 @@ func TestTraditionalResetAtDone(t *testing.T) {
 func TestTraditionalResume(t *testing.T) {
 	s := tradStack(t, nil, nil)
 	f := newTradFile("notes.txt", text(900_000), 400_000)
-	// A resume whose earlier parts are gone: reset, before a byte is stored.
-	if a := s.sendChunk(t, aliceToken, f, 1, true); a.Status != http.StatusConflict || !a.Reset {
-		t.Fatalf("resume of nothing: %+v", a)
-	}
-	if _, ok := s.stagedBlocks(t, "alice", "users/alice/"+f.uuid+".txt"); ok {
-		t.Fatal("the refused resume stored a block")
-	}
 	s.sendChunk(t, aliceToken, f, 0, false)
 	for _, i := range []int{2, 1} {
 		if a := s.sendChunk(t, aliceToken, f, i, true); a.Status != 200 {
@@ -280,6 +273,17 @@ func TestTraditionalResume(t *testing.T) {
 	}
 	if a := s.sendDone(t, aliceToken, f); a.Status != 200 {
 		t.Fatalf("done: %+v", a)
+	}
+	// A resume whose earlier parts are gone (swept): its parts are taken,
+	// and done answers reset, so the client starts over from part 0.
+	g := newTradFile("swept.txt", text(900_000), 400_000)
+	for _, i := range []int{2, 1} {
+		if a := s.sendChunk(t, aliceToken, g, i, true); a.Status != 200 {
+			t.Fatalf("resumed part %d: %+v", i, a)
+		}
+	}
+	if a := s.sendDone(t, aliceToken, g); a.Status != http.StatusConflict || !a.Reset || !strings.Contains(a.Error, "part 0 is missing") {
+		t.Fatalf("done after the sweep: %+v", a)
 	}
 }
 
