@@ -98,7 +98,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 	default:
 		http.Error(w, f.msg, f.status)
 	}
-	s.Metrics.count(route, f.outcome)
+	s.opts.Metrics.count(route, f.outcome)
 	if errs.IsQuiet(err) {
 		return // one of many failed sign-ins from one address: the limiter logs a sample
 	}
@@ -115,7 +115,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 
 // log returns the server's logger with the request's id.
 func (s *Server) log(r *http.Request) *zap.Logger {
-	return s.Logger.With(zap.String("request_id", RequestID(r.Context())))
+	return s.opts.Logger.With(zap.String("request_id", RequestID(r.Context())))
 }
 
 // UploadAnswer is the JSON Fine Uploader reads from an upload-success

@@ -158,7 +158,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	}
 	log = append(log, zap.String("user", errs.Clip(user.ID)))
 
-	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
+	req, err := parseSASQuery(r.URL.RawQuery, s.opts.Resolver)
 	if err != nil {
 		fail(err)
 		return
@@ -187,12 +187,12 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
 	}
-	lifetime := s.Lifetime
+	lifetime := s.opts.Lifetime
 	if d.Rule.Lifetime != 0 {
 		lifetime = d.Rule.Lifetime
 	}
-	expiry := s.Now().Add(lifetime)
-	uri, err := s.Signer.Sign(target, perms, expiry)
+	expiry := s.opts.Now().Add(lifetime)
+	uri, err := s.opts.Signer.Sign(target, perms, expiry)
 	if err != nil {
 		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
@@ -203,7 +203,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
 	_, _ = io.WriteString(w, uri) // nothing to do for a caller that went away
-	s.Metrics.sasDecision("issued", d.Rule.Name).Inc()
+	s.opts.Metrics.sasDecision("issued", d.Rule.Name).Inc()
 	s.log(r).Info("sas", append(log,
 		zap.String("outcome", "issued"),
 		zap.String("permissions", perms.String()),
@@ -228,17 +228,17 @@ var (
 // verified file.
 func (s *Server) target(ctx context.Context, user authz.User, req sasRequest) (blobref.Ref, authz.Decision, error) {
 	const op = "sas.issue"
-	d := s.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
+	d := s.opts.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
 	if req.method == authz.Delete {
-		put := s.Policy.Decide(authz.Request{User: user, Method: authz.Put, Blob: req.blob})
+		put := s.opts.Policy.Decide(authz.Request{User: user, Method: authz.Put, Blob: req.blob})
 		if !put.Allow {
 			return req.blob, d, nil
 		}
-		staged, err := s.Staging.Ref(user.ID, req.blob)
+		staged, err := s.opts.Staging.Ref(user.ID, req.blob)
 		if err != nil {
 			return req.blob, d, nil
 		}
-		busy, err := s.Staging.InProgress(ctx, staged)
+		busy, err := s.opts.Staging.InProgress(ctx, staged)
 		if err != nil {
 			return blobref.Ref{}, d, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
 		}
@@ -250,7 +250,7 @@ func (s *Server) target(ctx context.Context, user authz.User, req sasRequest) (b
 	if !d.Allow {
 		return req.blob, d, nil
 	}
-	staged, err := s.Staging.Ref(user.ID, req.blob)
+	staged, err := s.opts.Staging.Ref(user.ID, req.blob)
 	if err != nil {
 		return blobref.Ref{}, d, errs.Wrap(op, errs.Invalid, err.Error(), err)
 	}

@@ -98,8 +98,8 @@ type successAnswer struct {
 // success or a failure it may retry, before the server's write timeout.
 func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
-	if s.SuccessTimeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), s.SuccessTimeout)
+	if s.opts.SuccessTimeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.SuccessTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
@@ -123,7 +123,7 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		fail(errs.Wrap(op, errs.Invalid, "cannot read the request body", err))
 		return
 	}
-	f, err := parseSuccessForm(body, s.Resolver)
+	f, err := parseSuccessForm(body, s.opts.Resolver)
 	if err != nil {
 		fail(err)
 		return
@@ -135,14 +135,14 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	res, err := s.Success.Check(r.Context(), success.Request{
+	res, err := s.opts.Success.Check(r.Context(), success.Request{
 		User: user, Blob: f.blob, UUID: f.uuid, Name: f.name, Params: f.params,
 	})
 	if err != nil {
 		fail(outOfTime(r.Context(), op, err))
 		return
 	}
-	s.Metrics.count("success", "verified")
+	s.opts.Metrics.count("success", "verified")
 	s.log(r).Info("success", append(log,
 		zap.String("rule", res.Rule),
 		zap.String("outcome", "verified"),

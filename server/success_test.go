@@ -59,9 +59,9 @@ func TestSuccessAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t)
-			ts.Success = checkerFunc(func(r success.Request) (success.Result, error) { got = r; return tt.result, tt.err })
-			ts.Metrics = nil
-			ts.Server = New(ts.Options)
+			ts.opts.Success = checkerFunc(func(r success.Request) (success.Result, error) { got = r; return tt.result, tt.err })
+			ts.opts.Metrics = nil
+			ts.Server = mustNew(t, ts.opts)
 			r := httptest.NewRequest(tt.method, "/success", strings.NewReader(tt.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if tt.token != "" {
@@ -97,7 +97,7 @@ func FuzzParseSuccessForm(f *testing.F) {
 	f.Add([]byte("blob=a&blob=b&container=x"))
 	f.Add([]byte("%zz"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		form, err := parseSuccessForm(body, ts.Resolver)
+		form, err := parseSuccessForm(body, ts.opts.Resolver)
 		if err != nil {
 			return
 		}

@@ -145,7 +145,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
 	checker := newChecker(cfg, client, signer, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
-	g.srv = server.New(server.Options{
+	g.srv, err = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
 		Policy:      cfg.Policy(),
@@ -164,6 +164,9 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		SuccessTimeout:     cfg.Success.Timeout.Duration(),
 		SuccessMaxInFlight: cfg.Success.MaxInFlight,
 	})
+	if err != nil {
+		return nil, err
+	}
 	g.sweeper = &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
 }
