@@ -23,6 +23,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -53,7 +54,7 @@ func newEnv(t *testing.T, az interface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := events.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
+	q, err := azurequeue.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, az interface {
 	}
 	reg := prometheus.NewRegistry()
 	m := events.NewMetrics(reg)
-	return &env{svc: svc, queues: q, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
+	return &env{svc: svc, queues: q.Queues, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
 }
 
 func (e *env) enqueue(t *testing.T, ids ...string) {

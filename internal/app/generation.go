@@ -14,6 +14,7 @@ import (
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
@@ -74,6 +75,8 @@ type generation struct {
 	// deliverer posts the events waiting in the queue to this
 	// configuration's webhooks; nil when none is configured.
 	deliverer *events.Deliverer
+	// queues are the deliverer's, which readiness asks whether they answer.
+	queues *azurequeue.Queues
 	// probe is a client that never retries, so that each check says at
 	// once what failed.
 	probe *service.Client
@@ -111,9 +114,10 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		if err != nil {
 			return nil, err
 		}
+		g.queues = queues
 		outbox = &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}
 		g.deliverer = &events.Deliverer{
-			Queues: queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
+			Queues: queues.Queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
 			Log: log.Named("events"), Metrics: d.eventsMetrics,
 		}
 		if d.deliveryBackoff != nil {
