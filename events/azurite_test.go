@@ -25,7 +25,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/events/azurequeue"
-	"github.com/blobvalet/blobvalet/success"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 const secret = "webhook-secret-0123456789"
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, az interface {
 func (e *env) enqueue(t *testing.T, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		body, _ := json.Marshal(success.Event{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
+		body, _ := json.Marshal(webhook.Payload{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
 		if err := e.outbox.Enqueue(context.Background(), events.Event{ID: id, Body: body}); err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +158,11 @@ func newReceiver(t *testing.T, fail func(string, int) bool) (*receiver, *httptes
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	id := req.Header.Get(success.EventIDHeader)
+	id := req.Header.Get(webhook.EventIDHeader)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var ev success.Event
-	if err := success.VerifyWebhook([]byte(secret), req.Header.Get(success.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
+	var ev webhook.Payload
+	if err := webhook.Verify([]byte(secret), req.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
 		r.bad++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return

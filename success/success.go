@@ -30,6 +30,7 @@ import (
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/storageerr"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // Metadata keys blobvalet writes on a verified blob. An uploader's own
@@ -432,7 +433,7 @@ func (c *Checker) event(req Request, rule *authz.Rule, res Result, stamp map[str
 	if err != nil {
 		return events.Event{}, true, err
 	}
-	body, err := json.Marshal(Event{
+	body, err := json.Marshal(webhook.Payload{
 		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
 		Name: f.Name, UUID: f.UUID, Size: res.Size, ContentType: res.ContentType,
 		ETag: res.ETag, Params: f.Params, VerifiedAt: meta(stamp, MetaVerifiedAt),

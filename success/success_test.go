@@ -16,6 +16,7 @@ import (
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
@@ -351,7 +352,7 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	if len(o.stored) != 2 || o.stored[0].ID != res.EventID || o.stored[1].ID != res.EventID || o.stored[0].Target != "" {
 		t.Fatalf("stored %+v, want the event %s twice for the global webhook", o.stored, res.EventID)
 	}
-	var ev Event
+	var ev webhook.Payload
 	if err := json.Unmarshal(o.stored[0].Body, &ev); err != nil || ev.ID != res.EventID || ev.User != "alice" || ev.Blob != "users/alice/x.png" || ev.Size != 10 {
 		t.Fatalf("event body %s: %v", o.stored[0].Body, err)
 	}
@@ -362,60 +363,11 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	}
 }
 
-func TestWebhookSignVerify(t *testing.T) {
-	secret := []byte("s3cret-s3cret-s3cret")
-	now := time.Unix(1_900_000_000, 0)
-	body := []byte(`{"blob":"x"}`)
-	h := SignWebhook(secret, now, body)
-	if !strings.HasPrefix(h, "t=1900000000,v1=") {
-		t.Fatalf("header %q", h)
-	}
-	if err := VerifyWebhook(secret, h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	for name, err := range map[string]error{
-		"other body":   VerifyWebhook(secret, h, []byte(`{"blob":"y"}`), now, time.Minute),
-		"other secret": VerifyWebhook([]byte("other"), h, body, now, time.Minute),
-		"too old":      VerifyWebhook(secret, h, body, now.Add(time.Hour), 5*time.Minute),
-		"malformed":    VerifyWebhook(secret, "v1=abc", body, now, time.Minute),
-	} {
-		if err == nil {
-			t.Errorf("%s verified", name)
-		}
-	}
-}
-
 func TestExpandTemplate(t *testing.T) {
 	got := ExpandTemplate("https://cdn.example.com/{container}/{blob}", blobref.Ref{Container: "uploads", Name: "users/a/b c#.png"})
 	if got != "https://cdn.example.com/uploads/users/a/b%20c%23.png" {
 		t.Errorf("got %q", got)
 	}
-}
-
-// FuzzVerify feeds arbitrary signature headers to the receiver-side check:
-// it must never panic, and it accepts only a header that carries the true
-// HMAC of the body.
-func FuzzVerifyWebhook(f *testing.F) {
-	secret := []byte("s3cret-s3cret-s3cret")
-	now := time.Unix(1_900_000_000, 0)
-	body := []byte("{}")
-	f.Add(SignWebhook(secret, now, body))
-	f.Add("t=,v1=")
-	f.Add("t=1900000000,v1=zz,v1=00")
-	f.Fuzz(func(t *testing.T, header string) {
-		if VerifyWebhook(secret, header, body, now, time.Minute) != nil {
-			return
-		}
-		ok := false
-		for _, part := range strings.Split(header, ",") {
-			if ts, found := strings.CutPrefix(part, "t="); found {
-				ok = strings.Contains(header, "v1="+mac(secret, ts, body))
-			}
-		}
-		if !ok {
-			t.Fatalf("accepted %q", header)
-		}
-	})
 }
 
 func TestRuleActions(t *testing.T) {
