@@ -51,9 +51,7 @@ func TestSuccessBudget(t *testing.T) {
 		}, 504, "storage is not answering; try again"},
 		{"plain error", func(ctx context.Context) error { return ctx.Err() }, 504, "storage did not answer in time; retrying will finish the check"},
 		{"rejected just in time", func(context.Context) error {
-			e := errs.E("t", errs.Rejected, "file is too large")
-			e.PreventRetry = true
-			return e
+			return errs.E("t", errs.Rejected, "file is too large").Final()
 		}, 422, "file is too large"},
 	}
 	for _, tt := range tests {

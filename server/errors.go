@@ -32,6 +32,7 @@ var edge = map[errs.Kind]struct {
 	errs.Timeout:          {http.StatusGatewayTimeout, "timeout", ""},
 	errs.TooManyRequests:  {http.StatusTooManyRequests, "limited", ""}, // the limiter sets Retry-After
 	errs.Busy:             {http.StatusServiceUnavailable, "busy", "1"},
+	errs.Exists:           {http.StatusConflict, "taken", ""},
 }
 
 // failure is what the caller, the log and the metrics see of an error.
@@ -58,9 +59,6 @@ func failureOf(err error) failure {
 		entry = edge[errs.Internal]
 	}
 	f := failure{status: entry.status, outcome: entry.outcome, msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset, retryAfter: entry.retryAfter}
-	if e.Kind == errs.Conflict && e.PreventRetry {
-		f.outcome = "taken" // the name exists and may not be replaced
-	}
 	if entry.status == http.StatusInternalServerError || f.msg == "" {
 		f.msg = http.StatusText(f.status)
 	}

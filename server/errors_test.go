@@ -30,7 +30,7 @@ func TestFailureOf(t *testing.T) {
 		{"unknown kind is a 500", &errs.Error{Kind: errs.Kind(99), Msg: "odd"}, 500, "error", "Internal Server Error"},
 		{"plain error is a 500", fmt.Errorf("boom"), 500, "error", "Internal Server Error"},
 		{"internal message never shown", errs.Wrap("t", errs.Internal, "key=abc", fmt.Errorf("x")), 500, "error", "Internal Server Error"},
-		{"taken", &errs.Error{Kind: errs.Conflict, Msg: "exists", PreventRetry: true}, 409, "taken", "exists"},
+		{"taken", &errs.Error{Kind: errs.Exists, Msg: "exists", PreventRetry: true}, 409, "taken", "exists"},
 		{"changed", &errs.Error{Kind: errs.Conflict, Msg: "retry"}, 409, "changed", "retry"},
 	}
 	for _, tt := range tests {

@@ -36,9 +36,7 @@ type successForm struct {
 func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, error) {
 	const op = "success.parse"
 	invalid := func(msg string, err error) error {
-		e := errs.Wrap(op, errs.Invalid, msg, err)
-		e.PreventRetry = true
-		return e
+		return errs.Wrap(op, errs.Invalid, msg, err).Final()
 	}
 	q, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -71,9 +69,7 @@ func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, err
 	}
 	container, err := resolver.ResolveContainer(f.containerURL)
 	if err != nil {
-		e := errs.Wrap(op, errs.Forbidden, "container is not one this service knows", err)
-		e.PreventRetry = true
-		return f, e
+		return f, errs.Wrap(op, errs.Forbidden, "container is not one this service knows", err).Final()
 	}
 	name, err := blobref.ParseName(blobName)
 	if err != nil {
@@ -114,9 +110,7 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSuccessBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		e := errs.E(op, errs.TooLarge, "request body is larger than 64 KiB")
-		e.PreventRetry = true
-		fail(e)
+		fail(errs.E(op, errs.TooLarge, "request body is larger than 64 KiB").Final())
 		return
 	}
 	if err != nil {

@@ -252,7 +252,7 @@ func TestCheckOutcomes(t *testing.T) {
 		{"too large", &fakeStore{staging: staged(1000)}, "alice", "users/alice/x.png", errs.Rejected, true, false, 1},
 		{"replaced before delete", &fakeStore{staging: staged(1000), delErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 1},
 		{"replaced before promotion", &fakeStore{staging: staged(10), promErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 0},
-		{"name taken", &fakeStore{staging: staged(10), final: stamped("bob")}, "alice", "users/alice/x.png", errs.Conflict, true, false, 1},
+		{"name taken", &fakeStore{staging: staged(10), final: stamped("bob")}, "alice", "users/alice/x.png", errs.Exists, true, false, 1},
 		{"promotion failed", &fakeStore{staging: staged(10), promErr: errors.New("timeout")}, "alice", "users/alice/x.png", errs.Unavailable, false, false, 0},
 	}
 	for _, tt := range tests {
@@ -276,8 +276,7 @@ func TestCheckOutcomes(t *testing.T) {
 				}
 				return
 			}
-			var e *errs.Error
-			if !errors.As(err, &e) || e.Kind != tt.kind || e.PreventRetry != tt.prevent || e.Reset != tt.reset {
+			if !errs.Match(&errs.Error{Kind: tt.kind, PreventRetry: tt.prevent, Reset: tt.reset}, err) {
 				t.Fatalf("error %#v, want kind %v preventRetry %v reset %v", err, tt.kind, tt.prevent, tt.reset)
 			}
 			if tt.store.final != finalBefore {
@@ -336,8 +335,7 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	o := &fakeOutbox{err: errors.New("queue unreachable")}
 	st := &fakeStore{staging: staged(10)}
 	_, err := checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
-	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errs.Unavailable || e.PreventRetry || e.Msg != "the application could not be told yet; retrying will tell it" {
+	if !errs.Match(&errs.Error{Kind: errs.Unavailable, Msg: "the application could not be told yet; retrying will tell it"}, err) {
 		t.Fatalf("queue failing: %v, want a retryable 503", err)
 	}
 	o.err = nil
@@ -358,7 +356,7 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	}
 	o.err = fmt.Errorf("wrapped: %w", events.ErrTooLarge)
 	_, err = checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
-	if !errors.As(err, &e) || e.Kind != errs.TooLarge || !e.PreventRetry {
+	if !errs.Match(&errs.Error{Kind: errs.TooLarge, PreventRetry: true}, err) {
 		t.Fatalf("event too large: %v, want 413 with preventRetry", err)
 	}
 }
@@ -443,8 +441,7 @@ func TestPromotionOutlivesTheRequest(t *testing.T) {
 	}
 	for i := range 2 {
 		_, err := c.Check(short(), req("alice", "users/alice/x.png"))
-		var e *errs.Error
-		if !errors.As(err, &e) || e.Kind != errs.Timeout || e.PreventRetry || e.Reset {
+		if !errs.Match(&errs.Error{Kind: errs.Timeout}, err) {
 			t.Fatalf("attempt %d while the copy runs: %v, want a retryable timeout", i, err)
 		}
 	}
