@@ -243,9 +243,18 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
 	md := uploaderMetadata(p.Metadata, req.Blob.Name)
-	md[MetaOwner] = req.User.ID
+	md[MetaOwner] = EncodeOwner(req.User.ID)
 	md[MetaVerifiedAt] = verifiedAt
 	md[MetaEvent] = eventID
+	if err := c.prepareEvent(req, rule, Result{Size: p.Size, ContentType: verdict.ContentType, Rule: rule.Name, EventID: eventID}, md); err != nil {
+		// An upload whose event could not be stored is refused as a
+		// whole: a verified file the application is never told of would
+		// bypass whatever it does with events.
+		if derr := c.discard(ctx, op, stg, p); derr != nil {
+			return Result{}, derr
+		}
+		return Result{}, err
+	}
 	taken, err := c.exists(ctx, rule, req.Blob)
 	if err != nil {
 		return Result{}, unavailable(op, err)
@@ -266,10 +275,10 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 		// Either an earlier attempt of this very upload was promoted and
 		// could not remove its staging blob, or the name is taken.
 		fp, ferr := c.Store.Properties(ctx, req.Blob)
-		if ferr != nil || meta(fp.Metadata, MetaOwner) != req.User.ID || meta(fp.Metadata, MetaEvent) != eventID {
+		if ferr != nil || meta(fp.Metadata, MetaOwner) != EncodeOwner(req.User.ID) || meta(fp.Metadata, MetaEvent) != eventID {
 			return Result{}, c.taken(ctx, stg, p, req.Blob)
 		}
-		etag, verifiedAt = fp.ETag, meta(fp.Metadata, MetaVerifiedAt)
+		etag, md = fp.ETag, fp.Metadata
 	case err != nil:
 		return Result{}, unavailable(op, err)
 	}
@@ -278,7 +287,7 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(blobstore.Wrap(err)))
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
-	return c.finish(ctx, req, rule, res, verifiedAt)
+	return c.finish(ctx, req, rule, res, md)
 }
 
 // exists reports whether a rule that may not overwrite finds its final name
@@ -310,50 +319,133 @@ func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (
 		return Result{}, unavailable(op, err)
 	}
 	eventID := meta(fp.Metadata, MetaEvent)
-	if meta(fp.Metadata, MetaOwner) != req.User.ID || eventID == "" {
+	if meta(fp.Metadata, MetaOwner) != EncodeOwner(req.User.ID) || eventID == "" {
 		e := errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours")
 		e.PreventRetry = true
 		return Result{}, e
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: fp.Size, ContentType: fp.ContentType, ETag: fp.ETag, Rule: rule.Name, EventID: eventID, Repeat: true}
-	return c.finish(ctx, req, rule, res, meta(fp.Metadata, MetaVerifiedAt))
+	return c.finish(ctx, req, rule, res, fp.Metadata)
 }
 
 // finish makes the thumbnail and stores the event for the application.
 // The answer is success only once the event is stored: the webhook is told
-// later, from the queue, however the browser carries on.
-func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
+// later, from the queue, however the browser carries on. stamp is the final
+// blob's metadata, from which the event is built as first reported.
+func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, stamp map[string]string) (Result, error) {
 	const op = "success.finish"
 	var err error
 	a := c.Actions[rule.Name]
 	if res.ThumbnailURL, err = c.thumbnail(a.Thumbnail, req.Blob, res.ContentType); err != nil {
 		return Result{}, errs.Wrap(op, errs.Internal, "", err)
 	}
-	target, told := "", c.GlobalWebhook
-	if a.Webhook {
-		target, told = rule.Name, true
+	ev, told, err := c.event(req, rule, res, stamp)
+	if err != nil || !told {
+		return res, err
 	}
-	if !told || c.Outbox == nil {
-		return res, nil
-	}
-	body, err := json.Marshal(Event{
-		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
-		Name: req.Name, UUID: req.UUID, Size: res.Size, ContentType: res.ContentType,
-		ETag: res.ETag, Params: req.Params, VerifiedAt: verifiedAt,
-	})
-	if err != nil {
-		return Result{}, errs.Wrap(op, errs.Internal, "", err)
-	}
-	err = c.Outbox.Enqueue(ctx, events.Event{ID: res.EventID, Target: target, Body: body})
+	err = c.Outbox.Enqueue(ctx, ev)
 	switch {
 	case errors.Is(err, events.ErrTooLarge):
-		e := errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, eventTooLarge(op, err)
 	case err != nil:
 		return Result{}, errs.Wrap(op, errs.Unavailable, "the application could not be told yet; retrying will tell it", err)
 	}
 	return res, nil
+}
+
+// etagRoom stands for the final blob's ETag, not known before the commit,
+// when an event is checked before promotion: longer than any ETag Azure
+// gives.
+var etagRoom = strings.Repeat("0", 64)
+
+// prepareEvent stamps md, the metadata a verified upload is about to be
+// committed with, with what a repeat needs to re-send its event as first
+// reported, and checks that event as it will be stored, so that an upload
+// whose event cannot be stored is refused before anything is promoted.
+func (c *Checker) prepareEvent(req Request, rule *authz.Rule, res Result, md map[string]string) error {
+	if _, told := c.target(rule); !told {
+		return nil
+	}
+	if err := stampEventFields(md, requestFields(req)); err != nil {
+		return errs.Wrap("success.event", errs.Internal, "", err)
+	}
+	res.Blob, res.ETag = string(req.Blob.Name), etagRoom
+	_, _, err := c.event(req, rule, res, md)
+	return err
+}
+
+// event builds the event of a verified upload from its final blob's stamp
+// (md): told is false when no webhook takes the rule's events.
+//
+// A repeated success request re-stores the event, because the first
+// request may have promoted the upload and then failed to store it (the
+// queue was down, the request ran out of time); but it must not let the
+// repeat change what the application is told. So the fields the caller
+// chooses (name, uuid, params) are kept on the final blob's stamp at
+// promotion and every repeat sends those. Where they do not fit in the
+// blob's 8 KiB of metadata, the stamp keeps their checksum instead, and a
+// repeat must report the same fields (a browser's retry does): one that
+// does not is refused and stores nothing, while the event stays what it
+// first was, in the queue or for a faithful retry to store. A blob stamped
+// by an earlier release has neither, and its repeat sends its own fields.
+func (c *Checker) event(req Request, rule *authz.Rule, res Result, stamp map[string]string) (events.Event, bool, error) {
+	const op = "success.event"
+	target, told := c.target(rule)
+	if !told {
+		return events.Event{}, false, nil
+	}
+	f, err := stampedFields(req, stamp)
+	if err != nil {
+		return events.Event{}, true, err
+	}
+	body, err := json.Marshal(Event{
+		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
+		Name: f.Name, UUID: f.UUID, Size: res.Size, ContentType: res.ContentType,
+		ETag: res.ETag, Params: f.Params, VerifiedAt: meta(stamp, MetaVerifiedAt),
+	})
+	if err != nil {
+		return events.Event{}, true, errs.Wrap(op, errs.Internal, "", err)
+	}
+	ev := events.Event{ID: res.EventID, Target: target, Body: body}
+	switch err := events.CheckEvent(ev); {
+	case errors.Is(err, events.ErrTooLarge):
+		return events.Event{}, true, eventTooLarge(op, err)
+	case err != nil:
+		return events.Event{}, true, errs.Wrap(op, errs.Internal, "", err)
+	}
+	return ev, true, nil
+}
+
+// stampedFields returns the fields of an upload's event as first reported
+// (see Checker.event).
+func stampedFields(req Request, stamp map[string]string) (eventFields, error) {
+	const op = "success.event"
+	f := requestFields(req)
+	if sum := meta(stamp, MetaEventSum); sum != "" && !sameFields(f, sum) {
+		e := errs.E(op, errs.Conflict, "this upload was reported before with another name, uuid or params; its event keeps those")
+		e.PreventRetry = true
+		return f, e
+	}
+	return f, nil
+}
+
+// target names the webhook that takes rule's events: the rule's own, or
+// the global one (""). told is false when none does, or no outbox stores
+// events.
+func (c *Checker) target(rule *authz.Rule) (target string, told bool) {
+	switch {
+	case c.Outbox == nil:
+		return "", false
+	case c.Actions[rule.Name].Webhook:
+		return rule.Name, true
+	}
+	return "", c.GlobalWebhook
+}
+
+func eventTooLarge(op string, err error) error {
+	e := errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err)
+	e.PreventRetry = true
+	return e
 }
 
 // thumbnail returns the thumbnail URL of a verified blob, or "".
