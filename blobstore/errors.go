@@ -112,7 +112,7 @@ func (e *Error) Error() string {
 		}
 		return s
 	}
-	if e.Err == nil || e.Err == e.Class.Sentinel() {
+	if e.Err == nil || e.Err == e.Class.Sentinel() { //nolint:errorlint // the bare sentinel, whose text the class says already
 		return e.Class.String()
 	}
 	detail := errs.Clip(errs.FirstLine(e.Err))

@@ -59,7 +59,7 @@ func TestClassify(t *testing.T) {
 				t.Errorf("not %v", tt.is)
 			}
 			for _, other := range []error{blobstore.ErrNotFound, blobstore.ErrChanged, blobstore.ErrTaken, blobstore.ErrRefused} {
-				if other != tt.is && errors.Is(w, other) {
+				if !errors.Is(other, tt.is) && errors.Is(w, other) {
 					t.Errorf("also %v", other)
 				}
 			}
