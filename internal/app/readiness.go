@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/blobstore/azblob"
+	"github.com/blobvalet/blobvalet/server"
 )
 
 // Parts of readiness: blobvalet is ready while it can sign; verifying

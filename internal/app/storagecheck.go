@@ -12,10 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/authn"
-	"github.com/blobvalet/blobvalet/config"
-	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/blobstore/azblob"
+	"github.com/blobvalet/blobvalet/config"
+	"github.com/blobvalet/blobvalet/errs"
 )
 
 // How storage is checked: at start (tried again until startCheckTimeout
