@@ -73,19 +73,18 @@ func testOptions(t testing.TB) Options {
 		Signer:      signer,
 		Lifetime:    10 * time.Minute,
 		CORSOrigins: []string{"https://app.example.com"},
-		Staging:     fakeStager{Area: staging.Area{Container: "incoming"}},
+		Staging:     staging.Area{Container: "incoming"},
+		Uploads:     fakeUploads{},
 	}
 }
 
-// fakeStager stages as the real Area does and holds uploads in progress
-// in a set.
-type fakeStager struct {
-	staging.Area
+// fakeUploads holds the staging blobs of uploads in progress in a set.
+type fakeUploads struct {
 	busy map[string]bool
 	err  error
 }
 
-func (f fakeStager) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
+func (f fakeUploads) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
 	return f.busy[ref.String()], f.err
 }
 
@@ -104,7 +103,8 @@ func newTestServer(t testing.TB) *testServer {
 	busy, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "users/alice/cancelled.jpg"})
 	sharedBusy, _ := area.Ref("alice", blobref.Ref{Container: "shared", Name: "y"})
 	o.Logger = zap.New(core)
-	o.Staging = fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
+	o.Staging = area
+	o.Uploads = fakeUploads{busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
 	o.Now = func() time.Time { return ts.now }
 	ts.Server = New(o)
 	return ts
