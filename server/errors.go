@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
-	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // edge is the one table from error kinds to HTTP statuses and to the
@@ -101,7 +101,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 		return // one of many failed sign-ins from one address: the limiter logs a sample
 	}
 	fields = append(fields, zap.String("outcome", f.outcome), zap.Int("status", f.status), zap.String("reason", errs.Clip(err.Error())))
-	if se := (*storageerr.Error)(nil); errors.As(err, &se) {
+	if se := (*blobstore.Error)(nil); errors.As(err, &se) {
 		fields = append(fields, zap.String("storage", se.Class.String()), zap.Int("storage_status", se.Status), zap.String("storage_code", se.Code))
 	}
 	if f.status >= 500 {

@@ -7,7 +7,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,8 +22,9 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/limits"
-	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/web/client"
 )
 
@@ -33,24 +33,15 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (authz.User, error)
 }
 
-// Signer signs a SAS URI for one blob.
+// Signer signs a URL that grants access to one blob until expiry: a SAS
+// URI on Azure (package sas).
 type Signer interface {
-	Sign(ref blobref.Ref, perms sas.Permissions, expiry time.Time) (string, error)
-}
-
-// Stager maps an upload's final name to the uploader's own blob in the
-// staging container, where every upload goes until it is verified.
-type Stager interface {
-	// Ref returns user's staging blob for final.
-	Ref(user string, final blobref.Ref) (blobref.Ref, error)
-	// InProgress reports whether that staging blob exists, also when it
-	// holds only uncommitted blocks.
-	InProgress(ctx context.Context, staged blobref.Ref) (bool, error)
+	Sign(ref blobref.Ref, access blobstore.Access, expiry time.Time) (string, error)
 }
 
 // Options are the parts a Server is built from. Logger, Auth, Policy,
-// Resolver, Signer, Staging and a positive Lifetime are required; New
-// refuses options without them.
+// Resolver, Signer, Staging (its container), Uploads and a positive
+// Lifetime are required; New refuses options without them.
 type Options struct {
 	Logger   *zap.Logger
 	Auth     Authenticator
@@ -59,8 +50,10 @@ type Options struct {
 	Signer   Signer
 	// Lifetime is the SAS lifetime unless the matching rule sets its own.
 	Lifetime time.Duration
-	// Staging holds uploads until they are verified.
-	Staging Stager
+	// Staging names the blobs that hold uploads until they are verified.
+	Staging staging.Area
+	// Uploads tells whether an upload to a staging blob is in progress.
+	Uploads blobstore.Prober
 	// CORSOrigins are the origins allowed to call the server from a page.
 	CORSOrigins []string
 	// Ready reports what the service can do now; it must answer at once
@@ -149,7 +142,8 @@ func (o *Options) validate() error {
 		{"Policy", o.Policy != nil},
 		{"Resolver", o.Resolver != nil},
 		{"Signer", o.Signer != nil},
-		{"Staging", o.Staging != nil},
+		{"Staging", o.Staging.Container != ""},
+		{"Uploads", o.Uploads != nil},
 	} {
 		if !f.set {
 			missing = append(missing, f.name)

@@ -73,19 +73,18 @@ func testOptions(t testing.TB) Options {
 		Signer:      signer,
 		Lifetime:    10 * time.Minute,
 		CORSOrigins: []string{"https://app.example.com"},
-		Staging:     fakeStager{Area: staging.Area{Container: "incoming"}},
+		Staging:     staging.Area{Container: "incoming"},
+		Uploads:     fakeUploads{},
 	}
 }
 
-// fakeStager stages as the real Area does and holds uploads in progress
-// in a set.
-type fakeStager struct {
-	staging.Area
+// fakeUploads holds the staging blobs of uploads in progress in a set.
+type fakeUploads struct {
 	busy map[string]bool
 	err  error
 }
 
-func (f fakeStager) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
+func (f fakeUploads) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
 	return f.busy[ref.String()], f.err
 }
 
@@ -104,7 +103,8 @@ func newTestServer(t testing.TB) *testServer {
 	busy, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "users/alice/cancelled.jpg"})
 	sharedBusy, _ := area.Ref("alice", blobref.Ref{Container: "shared", Name: "y"})
 	o.Logger = zap.New(core)
-	o.Staging = fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
+	o.Staging = area
+	o.Uploads = fakeUploads{busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
 	o.Now = func() time.Time { return ts.now }
 	ts.Server = mustNew(t, o)
 	return ts
@@ -128,7 +128,7 @@ func TestNewRefusesIncompleteOptions(t *testing.T) {
 		change func(*Options)
 		want   string
 	}{
-		{"no signer or staging", func(o *Options) { o.Signer, o.Staging = nil, nil }, "server: required options missing: Signer, Staging"},
+		{"no signer or staging", func(o *Options) { o.Signer, o.Staging, o.Uploads = nil, staging.Area{}, nil }, "server: required options missing: Signer, Staging, Uploads"},
 		{"no logger", func(o *Options) { o.Logger = nil }, "server: required options missing: Logger"},
 		{"no lifetime", func(o *Options) { o.Lifetime = 0 }, "server: Lifetime must be positive, not 0s"},
 		{"negative cap", func(o *Options) { o.SuccessMaxInFlight = -1 }, "server: SuccessMaxInFlight must not be negative, not -1"},

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 )
 
@@ -14,11 +15,11 @@ import (
 // max_size gets the default limit, never none. What fails is deleted from
 // staging and never copied.
 func TestStagedBlobLimits(t *testing.T) {
-	blobType := func(bt string, size int64) *Props { p := staged(size); p.BlobType = bt; return p }
+	blobType := func(bt string, size int64) *blobstore.Props { p := staged(size); p.BlobType = bt; return p }
 	tests := []struct {
 		name       string
 		blob       string
-		staged     *Props
+		staged     *blobstore.Props
 		defaultMax int64
 		check      string // "" = promoted
 	}{

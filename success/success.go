@@ -26,10 +26,10 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
-	"github.com/blobvalet/blobvalet/storageerr"
 	"github.com/blobvalet/blobvalet/webhook"
 )
 
@@ -42,46 +42,12 @@ const (
 	metaPrefix     = "blobvalet_"
 )
 
-// Props are the stored properties of a blob.
-type Props struct {
-	Size            int64
-	ContentType     string
-	ContentEncoding string
-	ETag            string
-	// BlobType is BlockBlob, PageBlob or AppendBlob.
-	BlobType string
-	// Metadata as stored; keys may come back in another case.
-	Metadata map[string]string
-}
-
-// Commit is how a promoted blob is written.
-type Commit struct {
-	ContentType        string
-	ContentDisposition string
-	Metadata           map[string]string
-	// CreateOnly refuses to replace a blob that exists (If-None-Match: *).
-	CreateOnly bool
-}
-
-// Store is the blob storage the check needs.
+// Store is the blob storage the check needs (blobstore/azblob.Store
+// on Azure). Its errors are blobstore's sentinels.
 type Store interface {
-	// Head returns a blob's properties and up to n of its first bytes, in
-	// one round trip.
-	Head(ctx context.Context, ref blobref.Ref, n int64) (Props, []byte, error)
-	// Properties returns a blob's properties.
-	Properties(ctx context.Context, ref blobref.Ref) (Props, error)
-	// Promote copies src, as long as it still has srcETag, to dst inside
-	// storage and commits it with c's headers, metadata and condition in
-	// one step. It returns dst's new ETag.
-	Promote(ctx context.Context, src blobref.Ref, srcETag string, size int64, dst blobref.Ref, c Commit) (string, error)
-	// Delete deletes the blob only if it still has etag.
-	Delete(ctx context.Context, ref blobref.Ref, etag string) error
-	// IsNotFound reports whether err means the blob does not exist.
-	IsNotFound(err error) bool
-	// IsChanged reports whether err means the blob no longer has the ETag.
-	IsChanged(err error) bool
-	// IsTaken reports whether err means a create-only commit found a blob.
-	IsTaken(err error) bool
+	blobstore.Reader
+	blobstore.Promoter
+	blobstore.Deleter
 }
 
 // Request is a parsed upload-success request.
@@ -211,7 +177,7 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 		return Result{}, errs.Wrap(op, errs.Invalid, err.Error(), err).Final()
 	}
 	p, head, err := c.Store.Head(ctx, stg, sniffLen)
-	if c.Store.IsNotFound(err) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		return c.promoted(ctx, req, rule)
 	}
 	if err != nil {
@@ -231,7 +197,7 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 // its retry finds the upload promoted, or waits for the same completion.
 // So no verified upload is left half done, and no event is lost because a
 // browser stopped asking.
-func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p blobstore.Props, verdict Verdict) (Result, error) {
 	key := stg.String() + "\x00" + p.ETag
 	call := &completion{done: make(chan struct{})}
 	if running, loaded := c.completing.LoadOrStore(key, call); loaded {
@@ -268,7 +234,7 @@ func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, s
 }
 
 // promote copies a verified upload to its final name and finishes it.
-func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p blobstore.Props, verdict Verdict) (Result, error) {
 	const op = "success.promote"
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
@@ -291,7 +257,7 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	}
 	var etag string
 	if !taken {
-		etag, err = c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, Commit{
+		etag, err = c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, blobstore.Commit{
 			ContentType:        verdict.ContentType,
 			ContentDisposition: verdict.Disposition,
 			Metadata:           md,
@@ -299,9 +265,9 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 		})
 	}
 	switch {
-	case c.Store.IsChanged(err) || c.Store.IsNotFound(err):
+	case errors.Is(err, blobstore.ErrChanged) || errors.Is(err, blobstore.ErrNotFound):
 		return Result{}, changed(op)
-	case taken || c.Store.IsTaken(err):
+	case taken || errors.Is(err, blobstore.ErrTaken):
 		// Either an earlier attempt of this very upload was promoted and
 		// could not remove its staging blob, or the name is taken.
 		fp, ferr := c.Store.Properties(ctx, req.Blob)
@@ -312,9 +278,9 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 	case err != nil:
 		return Result{}, unavailable(op, err)
 	}
-	if err := c.Store.Delete(ctx, stg, p.ETag); err != nil && !c.Store.IsNotFound(err) {
+	if err := c.Store.Delete(ctx, stg, blobstore.Condition{ETag: p.ETag}); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 		// The upload is verified and in place; the sweeper removes the rest.
-		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(storageerr.Wrap(err)))
+		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(blobstore.Wrap(err)))
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
 	return c.finish(ctx, req, rule, res, md)
@@ -328,7 +294,7 @@ func (c *Checker) exists(ctx context.Context, rule *authz.Rule, final blobref.Re
 		return false, nil
 	}
 	_, err := c.Store.Properties(ctx, final)
-	if c.Store.IsNotFound(err) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
@@ -340,7 +306,7 @@ func (c *Checker) exists(ctx context.Context, rule *authz.Rule, final blobref.Re
 func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (Result, error) {
 	const op = "success.check"
 	fp, err := c.Store.Properties(ctx, req.Blob)
-	if c.Store.IsNotFound(err) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		return Result{}, errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again").Restart()
 	}
 	if err != nil {
@@ -512,14 +478,14 @@ func (c *Checker) log() *zap.Logger {
 // credentials is the operator's to fix, so the caller hears only that the
 // fault is on the server's side.
 func unavailable(op string, err error) error {
-	se := storageerr.Wrap(err)
+	se := blobstore.Wrap(err)
 	msg := "the file cannot be checked now because of a fault on the server's side; try again later"
-	switch storageerr.Classify(err) {
-	case storageerr.Throttled:
+	switch blobstore.Classify(err) {
+	case blobstore.Throttled:
 		msg = "storage is busy; try again"
-	case storageerr.Unreachable:
+	case blobstore.Unreachable:
 		msg = "storage is not answering; try again"
-	case storageerr.Slow:
+	case blobstore.Slow:
 		msg = "storage did not answer in time; try again"
 	}
 	return errs.Wrap(op, errs.Unavailable, msg, se)
@@ -531,7 +497,7 @@ func changed(op string) error {
 
 // reject deletes a staging blob that broke its rule, if it is still the
 // blob that was checked, and returns the error for Fine Uploader.
-func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p Props, rule *authz.Rule, v *RuleViolation) error {
+func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p blobstore.Props, rule *authz.Rule, v *RuleViolation) error {
 	const op = "success.reject"
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
@@ -541,7 +507,7 @@ func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p Props, rule *au
 
 // taken deletes a staging blob whose final name exists and may not be
 // replaced.
-func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p Props, final blobref.Ref) error {
+func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p blobstore.Props, final blobref.Ref) error {
 	const op = "success.promote"
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
@@ -549,13 +515,13 @@ func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p Props, final blo
 	return errs.E(op, errs.Exists, "a file named "+string(final.Name)+" already exists and may not be replaced").Final()
 }
 
-func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p Props) error {
-	err := c.Store.Delete(ctx, stg, p.ETag)
+func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p blobstore.Props) error {
+	err := c.Store.Delete(ctx, stg, blobstore.Condition{ETag: p.ETag})
 	switch {
-	case c.Store.IsChanged(err):
+	case errors.Is(err, blobstore.ErrChanged):
 		return changed(op)
-	case err != nil && !c.Store.IsNotFound(err):
-		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", storageerr.Wrap(err))
+	case err != nil && !errors.Is(err, blobstore.ErrNotFound):
+		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", blobstore.Wrap(err))
 	}
 	return nil
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events/azurequeue"
-	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // How the Azure storage clients are built: credentials, retries and
@@ -162,7 +162,7 @@ func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p cl
 	cctx, cancel := within(ctx, startCheckTimeout)
 	defer cancel()
 	if err := queues.Check(cctx, st.Account); err != nil {
-		return nil, fmt.Errorf("webhook events: %w", storageerr.Wrap(err))
+		return nil, fmt.Errorf("webhook events: %w", azstore.Wrap(err))
 	}
 	return queues, nil
 }

@@ -87,6 +87,9 @@ func TestEventTooLargeRefusedBeforePromotion(t *testing.T) {
 	if q := s.queued(t); len(q) != 0 {
 		t.Fatalf("events stored: %+v", q)
 	}
+	if n := s.counter(t, "blobvalet_events_queued_total"); n != 0 {
+		t.Fatalf("%v events stored, want none", n)
+	}
 }
 
 // TestRepeatCarriesTheFirstEvent: a repeated /success for one upload
@@ -96,7 +99,7 @@ func TestEventTooLargeRefusedBeforePromotion(t *testing.T) {
 // nothing. The fields are kept on the stamp as a checksum only, never
 // whole: the page's params never reach storage.
 func TestRepeatCarriesTheFirstEvent(t *testing.T) {
-	rc := &receiver{down: true}
+	rc := &receiver{}
 	hook := httptest.NewServer(rc)
 	defer hook.Close()
 	s := newQueueStack(t, func(c *Config) {
@@ -122,13 +125,13 @@ func TestRepeatCarriesTheFirstEvent(t *testing.T) {
 	if code, again := s.reportSuccessWith(t, aliceToken, "uploads", name, "invoice.png", "uuid-1", first); code != 200 || again["eventId"] != ans["eventId"] {
 		t.Fatalf("repeat with the same words: %d %v", code, again)
 	}
-	q := s.queued(t)
-	if len(q) != 2 {
-		t.Fatalf("%d events queued, want 2 (the first and the same repeat)", len(q))
+	eventually(t, time.Minute, "two events delivered", func() bool { return len(rc.received()) >= 2 })
+	if n := s.counter(t, "blobvalet_events_queued_total"); n != 2 {
+		t.Errorf("%v events stored, want 2 (the first and the same repeat)", n)
 	}
-	for _, ev := range q {
+	for _, ev := range rc.received() {
 		if ev.ID != ans["eventId"] || ev.Name != "invoice.png" || ev.UUID != "uuid-1" || len(ev.Params) != 1 || ev.Params["album"] != "summer" || ev.User != "alice" {
-			t.Errorf("queued event %+v, want the first report's", ev)
+			t.Errorf("delivered event %+v, want the first report's", ev)
 		}
 	}
 }
