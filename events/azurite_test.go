@@ -24,7 +24,8 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
-	"github.com/blobvalet/blobvalet/success"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 const secret = "webhook-secret-0123456789"
@@ -54,7 +55,7 @@ func newEnv(t *testing.T, az interface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := events.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
+	q, err := azurequeue.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,13 +73,13 @@ func newEnv(t *testing.T, az interface {
 	}
 	reg := prometheus.NewRegistry()
 	m := events.NewMetrics(reg)
-	return &env{svc: svc, queues: q, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
+	return &env{svc: svc, queues: q.Queues, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
 }
 
 func (e *env) enqueue(t *testing.T, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		body, _ := json.Marshal(success.Event{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
+		body, _ := json.Marshal(webhook.Payload{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
 		if err := e.outbox.Enqueue(context.Background(), events.Event{ID: id, Body: body}); err != nil {
 			t.Fatal(err)
 		}
@@ -157,11 +158,11 @@ func newReceiver(t *testing.T, fail func(string, int) bool) (*receiver, *httptes
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	id := req.Header.Get(success.EventIDHeader)
+	id := req.Header.Get(webhook.EventIDHeader)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var ev success.Event
-	if err := success.VerifyWebhook([]byte(secret), req.Header.Get(success.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
+	var ev webhook.Payload
+	if err := webhook.Verify([]byte(secret), req.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
 		r.bad++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return

@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -148,6 +147,3 @@ func deadLetter(env envelope) DeadLetter {
 	}
 	return dl
 }
-
-// errNoQueues is returned by methods of a Queues that NewQueues did not make.
-var errNoQueues = errors.New("events: queues not made with NewQueues")

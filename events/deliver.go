@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // Target is where the events of one target name go.
 type Target struct {
 	// URL receives the POST.
 	URL string
-	// Secret signs the body (see Sign).
+	// Secret signs the body (see webhook.Sign).
 	Secret []byte
 	// Timeout bounds one attempt; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -250,8 +252,8 @@ func (d *Deliverer) post(ctx context.Context, env envelope) error {
 	}
 	start := d.now()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, Sign(t.Secret, start, env.Body))
-	req.Header.Set(EventIDHeader, env.ID)
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(t.Secret, start, env.Body))
+	req.Header.Set(webhook.EventIDHeader, env.ID)
 	resp, err := d.httpClient().Do(req)
 	if d.Metrics != nil {
 		d.Metrics.latency.Observe(d.now().Sub(start).Seconds())

@@ -1,8 +1,8 @@
-// Package events keeps webhook events in Azure Queue Storage until the
-// webhook has taken them: an Outbox stores each event durably before the
-// upload-success request is answered, and Deliverers, one in each running
-// instance, take events off the queue and post them, signed, with
-// exponential backoff. Instances share the work through the queue's
+// Package events keeps webhook events in a storage queue (Azure Queue
+// Storage, through package events/azurequeue) until the webhook has taken
+// them: an Outbox stores each event durably before the upload-success
+// request is answered, and Deliverers, one in each running instance, take
+// events off the queue and post them, signed, with exponential backoff. Instances share the work through the queue's
 // visibility timeout and need no coordination of their own. An event that
 // the webhook keeps refusing moves to a dead-letter queue, from where it
 // can be listed and sent again.

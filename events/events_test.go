@@ -72,14 +72,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestSeconds(t *testing.T) {
-	for d, want := range map[time.Duration]int32{-time.Second: 0, 0: 0, time.Millisecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, 30 * 24 * time.Hour: 7 * 24 * 3600} {
-		if got := seconds(d); got != want {
-			t.Errorf("seconds(%v) = %d, want %d", d, got, want)
-		}
-	}
-}
-
 func TestCheckName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"blobvalet-events": true, "abc": true, "ab": false, "Events": false, "a--b": false,

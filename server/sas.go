@@ -157,7 +157,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	}
 	log = append(log, zap.String("user", errs.Clip(user.ID)))
 
-	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
+	req, err := parseSASQuery(r.URL.RawQuery, s.opts.Resolver)
 	if err != nil {
 		fail(err)
 		return
@@ -167,7 +167,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		zap.String("container", req.blob.Container),
 		zap.String("blob", string(req.blob.Name)))
 
-	target, d, err := s.Staging.Target(r.Context(), s.Policy, s.Uploads, authz.Request{User: user, Method: req.method, Blob: req.blob})
+	target, d, err := s.opts.Staging.Target(r.Context(), s.opts.Policy, s.opts.Uploads, authz.Request{User: user, Method: req.method, Blob: req.blob})
 	if err != nil {
 		fail(err)
 		return
@@ -185,12 +185,12 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	if req.method == authz.Delete {
 		access = blobstore.Delete
 	}
-	lifetime := s.Lifetime
+	lifetime := s.opts.Lifetime
 	if d.Rule.Lifetime != 0 {
 		lifetime = d.Rule.Lifetime
 	}
-	expiry := s.Now().Add(lifetime)
-	uri, err := s.Signer.Sign(target, access, expiry)
+	expiry := s.opts.Now().Add(lifetime)
+	uri, err := s.opts.Signer.Sign(target, access, expiry)
 	if err != nil {
 		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
@@ -201,7 +201,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
 	_, _ = io.WriteString(w, uri) // nothing to do for a caller that went away
-	s.Metrics.sasDecision("issued", d.Rule.Name).Inc()
+	s.opts.Metrics.sasDecision("issued", d.Rule.Name).Inc()
 	s.log(r).Info("sas", append(log,
 		zap.String("outcome", "issued"),
 		zap.String("permissions", access.String()),

@@ -30,6 +30,7 @@ import (
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // Metadata keys blobvalet writes on a verified blob. An uploader's own
@@ -168,17 +169,12 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	const op = "success.check"
 	d := c.Policy.Decide(authz.Request{User: req.User, Method: authz.Put, Blob: req.Blob})
 	if !d.Allow {
-		e := errs.E(op, errs.Forbidden, "you may not upload to "+string(req.Blob.Name))
-		e.Err = fmt.Errorf("%s", d.Reason)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, errs.Wrap(op, errs.Forbidden, "you may not upload to "+string(req.Blob.Name), fmt.Errorf("%s", d.Reason)).Final()
 	}
 	rule := d.Rule
 	stg, err := c.Staging.Ref(req.User.ID, req.Blob)
 	if err != nil {
-		e := errs.Wrap(op, errs.Invalid, err.Error(), err)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, errs.Wrap(op, errs.Invalid, err.Error(), err).Final()
 	}
 	p, head, err := c.Store.Head(ctx, stg, sniffLen)
 	if errors.Is(err, blobstore.ErrNotFound) {
@@ -311,18 +307,14 @@ func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (
 	const op = "success.check"
 	fp, err := c.Store.Properties(ctx, req.Blob)
 	if errors.Is(err, blobstore.ErrNotFound) {
-		e := errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again")
-		e.Reset = true
-		return Result{}, e
+		return Result{}, errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again").Restart()
 	}
 	if err != nil {
 		return Result{}, unavailable(op, err)
 	}
 	eventID := meta(fp.Metadata, MetaEvent)
 	if meta(fp.Metadata, MetaOwner) != EncodeOwner(req.User.ID) || eventID == "" {
-		e := errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours")
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours").Final()
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: fp.Size, ContentType: fp.ContentType, ETag: fp.ETag, Rule: rule.Name, EventID: eventID, Repeat: true}
 	return c.finish(ctx, req, rule, res, fp.Metadata)
@@ -398,7 +390,7 @@ func (c *Checker) event(req Request, rule *authz.Rule, res Result, stamp map[str
 	if err != nil {
 		return events.Event{}, true, err
 	}
-	body, err := json.Marshal(Event{
+	body, err := json.Marshal(webhook.Payload{
 		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
 		Name: f.Name, UUID: f.UUID, Size: res.Size, ContentType: res.ContentType,
 		ETag: res.ETag, Params: f.Params, VerifiedAt: meta(stamp, MetaVerifiedAt),
@@ -422,9 +414,7 @@ func stampedFields(req Request, stamp map[string]string) (eventFields, error) {
 	const op = "success.event"
 	f := requestFields(req)
 	if sum := meta(stamp, MetaEventSum); sum != "" && !sameFields(f, sum) {
-		e := errs.E(op, errs.Conflict, "this upload was reported before with another name, uuid or params; its event keeps those")
-		e.PreventRetry = true
-		return f, e
+		return f, errs.E(op, errs.Exists, "this upload was reported before with another name, uuid or params; its event keeps those").Final()
 	}
 	return f, nil
 }
@@ -443,9 +433,7 @@ func (c *Checker) target(rule *authz.Rule) (target string, told bool) {
 }
 
 func eventTooLarge(op string, err error) error {
-	e := errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err)
-	e.PreventRetry = true
-	return e
+	return errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err).Final()
 }
 
 // thumbnail returns the thumbnail URL of a verified blob, or "".
@@ -514,10 +502,7 @@ func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p blobstore.Props
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
 	}
-	e := errs.E(op, errs.Rejected, v.Message)
-	e.Err = fmt.Errorf("rule %s: check %s failed", rule.Name, v.Check)
-	e.PreventRetry = true
-	return e
+	return errs.Wrap(op, errs.Rejected, v.Message, fmt.Errorf("rule %s: check %s failed", rule.Name, v.Check)).Final()
 }
 
 // taken deletes a staging blob whose final name exists and may not be
@@ -527,9 +512,7 @@ func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p blobstore.Props,
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
 	}
-	e := errs.E(op, errs.Conflict, "a file named "+string(final.Name)+" already exists and may not be replaced")
-	e.PreventRetry = true
-	return e
+	return errs.E(op, errs.Exists, "a file named "+string(final.Name)+" already exists and may not be replaced").Final()
 }
 
 func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p blobstore.Props) error {

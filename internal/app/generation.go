@@ -16,6 +16,7 @@ import (
 	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
@@ -77,6 +78,8 @@ type generation struct {
 	// deliverer posts the events waiting in the queue to this
 	// configuration's webhooks; nil when none is configured.
 	deliverer *events.Deliverer
+	// queues are the deliverer's, which readiness asks whether they answer.
+	queues *azurequeue.Queues
 	// probe is a client that never retries, so that each check says at
 	// once what failed.
 	probe *service.Client
@@ -114,9 +117,10 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		if err != nil {
 			return nil, err
 		}
+		g.queues = queues
 		outbox = &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}
 		g.deliverer = &events.Deliverer{
-			Queues: queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
+			Queues: queues.Queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
 			Log: log.Named("events"), Metrics: d.eventsMetrics,
 		}
 		if d.deliveryBackoff != nil {
@@ -151,7 +155,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	}}
 	checker := newChecker(cfg, store, signer, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
-	g.srv = server.New(server.Options{
+	g.srv, err = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
 		Policy:      cfg.Policy(),
@@ -171,6 +175,9 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		SuccessTimeout:     cfg.Success.Timeout.Duration(),
 		SuccessMaxInFlight: cfg.Success.MaxInFlight,
 	})
+	if err != nil {
+		return nil, err
+	}
 	g.sweeper = &staging.Sweeper{Container: area.Container, Store: store, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
 }

@@ -101,8 +101,8 @@ func (g *generation) refresh(ctx context.Context, st *readiness, log *zap.Logger
 	st.set(partSigning, g.signingErr())
 	ctx, cancel := within(ctx, probeTimeout)
 	defer cancel()
-	if g.deliverer != nil {
-		err := g.deliverer.Queues.Check(ctx, g.cfg.Storage.Account)
+	if g.queues != nil {
+		err := g.queues.Check(ctx, g.cfg.Storage.Account)
 		if err != nil {
 			err = fmt.Errorf("events queue: %w", azblob.Wrap(err))
 		}

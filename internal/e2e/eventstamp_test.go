@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/blobvalet/blobvalet/success"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // reportSuccessWith sends an upload-success request with the given name,
@@ -37,7 +38,7 @@ func (s *stack) reportSuccessWith(t *testing.T, token, container, blob, name, uu
 
 // queued returns the events waiting in the events queue (at most 32),
 // leaving them there.
-func (s *queueStack) queued(t *testing.T) []success.Event {
+func (s *queueStack) queued(t *testing.T) []webhook.Payload {
 	t.Helper()
 	cred, _ := azqueue.NewSharedKeyCredential(s.az.Account(), s.az.Key())
 	svc, err := azqueue.NewServiceClientWithSharedKeyCredential(s.az.QueueEndpoint()+"/", cred, nil)
@@ -48,10 +49,10 @@ func (s *queueStack) queued(t *testing.T) []success.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []success.Event
+	var out []webhook.Payload
 	for _, m := range resp.Messages {
 		raw, err := base64.StdEncoding.DecodeString(*m.MessageText)
-		var env struct{ Body success.Event }
+		var env struct{ Body webhook.Payload }
 		if err != nil || json.Unmarshal(raw, &env) != nil {
 			t.Fatalf("queued message %q", *m.MessageText)
 		}
