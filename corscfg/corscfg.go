@@ -99,19 +99,32 @@ func normalizeOrigins(origins []string) []string {
 	return out
 }
 
+// Action is what Plan does to blobvalet's rule.
+type Action string
+
+// The actions of a plan.
+const (
+	// Add appends blobvalet's rule after the others.
+	Add Action = "add"
+	// Update replaces blobvalet's rule in place.
+	Update Action = "update"
+	// NoChange leaves the rules as they are.
+	NoChange Action = "none"
+)
+
 // Result is what applying a Desired rule to the current rules gives.
 type Result struct {
 	Before, After []Rule
 	// Index is blobvalet's rule in After.
 	Index int
-	// Action is "add", "update" or "none".
-	Action string
+	// Action is what happens to blobvalet's rule.
+	Action Action
 	// Warnings are things that will not stop a write but may stop uploads.
 	Warnings []string
 }
 
 // Changed reports whether the rules need writing.
-func (r Result) Changed() bool { return r.Action != "none" }
+func (r Result) Changed() bool { return r.Action != NoChange }
 
 // Plan merges the desired rule into the current rules. The rule whose
 // origin set equals the desired one is blobvalet's, updated in place; if
@@ -119,7 +132,7 @@ func (r Result) Changed() bool { return r.Action != "none" }
 // Plan refuses a result that breaks one of Azure's limits.
 func Plan(current []Rule, d Desired) (Result, error) {
 	want := d.Rule()
-	res := Result{Before: current, After: slices.Clone(current), Index: -1, Action: "add"}
+	res := Result{Before: current, After: slices.Clone(current), Index: -1, Action: Add}
 	for i, r := range current {
 		if sameSet(r.AllowedOrigins, want.AllowedOrigins) {
 			res.Index = i
@@ -130,10 +143,10 @@ func Plan(current []Rule, d Desired) (Result, error) {
 		res.After = append(res.After, want)
 		res.Index = len(res.After) - 1
 	} else if equalRules(current[res.Index], want) {
-		res.Action = "none"
+		res.Action = NoChange
 	} else {
 		res.After[res.Index] = want
-		res.Action = "update"
+		res.Action = Update
 	}
 	if err := CheckLimits(res.After); err != nil {
 		return res, err

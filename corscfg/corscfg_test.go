@@ -23,16 +23,16 @@ func TestPlan(t *testing.T) {
 		name    string
 		current []Rule
 		desired Desired
-		action  string
+		action  Action
 		index   int
 		after   []Rule
 	}{
-		{"empty account", nil, want("https://app.example"), "add", 0, []Rule{mine}},
-		{"beside foreign rules", []Rule{foreignA, foreignB}, want("https://app.example"), "add", 2, []Rule{foreignA, foreignB, mine}},
-		{"already there", []Rule{foreignA, mine, foreignB}, want("https://app.example"), "none", 1, []Rule{foreignA, mine, foreignB}},
-		{"same rule, other order and case", []Rule{reordered}, want("https://app.example"), "none", 0, []Rule{reordered}},
-		{"stale rule updated in place", []Rule{foreignA, stale, foreignB}, want("https://app.example"), "update", 1, []Rule{foreignA, mine, foreignB}},
-		{"other origin set is another rule", []Rule{mine}, want("https://app.example", "https://b.example"), "add", 1, []Rule{mine, want("https://app.example", "https://b.example").Rule()}},
+		{"empty account", nil, want("https://app.example"), Add, 0, []Rule{mine}},
+		{"beside foreign rules", []Rule{foreignA, foreignB}, want("https://app.example"), Add, 2, []Rule{foreignA, foreignB, mine}},
+		{"already there", []Rule{foreignA, mine, foreignB}, want("https://app.example"), NoChange, 1, []Rule{foreignA, mine, foreignB}},
+		{"same rule, other order and case", []Rule{reordered}, want("https://app.example"), NoChange, 0, []Rule{reordered}},
+		{"stale rule updated in place", []Rule{foreignA, stale, foreignB}, want("https://app.example"), Update, 1, []Rule{foreignA, mine, foreignB}},
+		{"other origin set is another rule", []Rule{mine}, want("https://app.example", "https://b.example"), Add, 1, []Rule{mine, want("https://app.example", "https://b.example").Rule()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

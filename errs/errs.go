@@ -26,6 +26,7 @@ const (
 	Timeout                      // the request ran out of its time budget; retrying may help (504)
 	TooManyRequests              // the caller is over its rate limit; retry later (429)
 	Busy                         // the service has all the work it can take; retry in a moment (503)
+	Exists                       // the name is taken and may not be replaced (409)
 )
 
 var kindNames = [...]string{
@@ -42,6 +43,7 @@ var kindNames = [...]string{
 	Timeout:          "timeout",
 	TooManyRequests:  "too many requests",
 	Busy:             "busy",
+	Exists:           "exists",
 }
 
 func (k Kind) String() string {
@@ -70,7 +72,8 @@ type Error struct {
 	Quiet bool
 }
 
-// E builds an Error.
+// E builds an Error. Final and Restart add Fine Uploader's flags in the
+// same expression: errs.E(op, errs.Forbidden, msg).Final().
 func E(op string, kind Kind, msg string) *Error {
 	return &Error{Op: op, Kind: kind, Msg: msg}
 }
@@ -78,6 +81,19 @@ func E(op string, kind Kind, msg string) *Error {
 // Wrap builds an Error with a cause.
 func Wrap(op string, kind Kind, msg string, err error) *Error {
 	return &Error{Op: op, Kind: kind, Msg: msg, Err: err}
+}
+
+// Final sets PreventRetry, for an error no retry can fix, and returns e.
+func (e *Error) Final() *Error {
+	e.PreventRetry = true
+	return e
+}
+
+// Restart sets Reset, for an error that only uploading the whole file
+// again can fix, and returns e.
+func (e *Error) Restart() *Error {
+	e.Reset = true
+	return e
 }
 
 func (e *Error) Error() string {
@@ -100,6 +116,26 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Internal
+}
+
+// Match reports whether the first *Error in err's chain is like
+// template, for tests (upspin's errors.Match): Kind and the flags
+// (PreventRetry, Reset, Quiet) must be equal; Op, Msg and Err only where
+// template sets them, Err by its text.
+func Match(template *Error, err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch {
+	case e.Kind != template.Kind,
+		e.PreventRetry != template.PreventRetry, e.Reset != template.Reset, e.Quiet != template.Quiet,
+		template.Op != "" && e.Op != template.Op,
+		template.Msg != "" && e.Msg != template.Msg,
+		template.Err != nil && (e.Err == nil || e.Err.Error() != template.Err.Error()):
+		return false
+	}
+	return true
 }
 
 // IsQuiet reports whether err is an *Error to be kept out of the log.

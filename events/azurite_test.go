@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,7 +24,8 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
-	"github.com/blobvalet/blobvalet/success"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 const secret = "webhook-secret-0123456789"
@@ -53,7 +55,7 @@ func newEnv(t *testing.T, az interface {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := events.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
+	q, err := azurequeue.NewQueues(svc, fmt.Sprintf("events-%d", queueSeq.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +73,13 @@ func newEnv(t *testing.T, az interface {
 	}
 	reg := prometheus.NewRegistry()
 	m := events.NewMetrics(reg)
-	return &env{svc: svc, queues: q, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
+	return &env{svc: svc, queues: q.Queues, reg: reg, metrics: m, outbox: &events.Outbox{Queue: q.Main, Metrics: m}}
 }
 
 func (e *env) enqueue(t *testing.T, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		body, _ := json.Marshal(success.Event{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
+		body, _ := json.Marshal(webhook.Payload{ID: id, Blob: "users/alice/" + id + ".jpg", Size: 3})
 		if err := e.outbox.Enqueue(context.Background(), events.Event{ID: id, Body: body}); err != nil {
 			t.Fatal(err)
 		}
@@ -156,11 +158,11 @@ func newReceiver(t *testing.T, fail func(string, int) bool) (*receiver, *httptes
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	id := req.Header.Get(success.EventIDHeader)
+	id := req.Header.Get(webhook.EventIDHeader)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var ev success.Event
-	if err := success.VerifyWebhook([]byte(secret), req.Header.Get(success.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
+	var ev webhook.Payload
+	if err := webhook.Verify([]byte(secret), req.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil || json.Unmarshal(body, &ev) != nil || ev.ID != id {
 		r.bad++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
@@ -406,4 +408,117 @@ func TestRedirectIsAFailure(t *testing.T) {
 	if d := e.metric(t, "blobvalet_events_delivered_total"); d != 0 {
 		t.Fatalf("%v delivered", d)
 	}
+}
+
+// nearLimit returns a queue message, as an earlier version stored it, whose
+// event fills the queue's 64 KiB to within about 100 bytes, and its body.
+func nearLimit(t *testing.T, id string) (text string, body []byte) {
+	t.Helper()
+	prefix := `{"v":1,"id":"` + id + `","body":`
+	n := 49149 - len(prefix) - len(`{"x":""}}`) // 49,149 bytes are 65,532 in base64
+	body = []byte(`{"x":"` + strings.Repeat("a", n) + `"}`)
+	text = base64.StdEncoding.EncodeToString(append([]byte(prefix), append(body, '}')...))
+	if len(text) > events.MaxMessageSize || len(text) < events.MaxMessageSize-100 {
+		t.Fatalf("message of %d bytes, want just under %d", len(text), events.MaxMessageSize)
+	}
+	return text, body
+}
+
+// TestEventNearTheLimit: an event that fits a queue message but would not
+// fit once its dead letter adds attempts, time and error is refused at
+// Enqueue, with the reason, and nothing is stored. One stored so by an
+// earlier version, which the webhook keeps refusing, is dead-lettered
+// without its body, saying so, instead of being read again every
+// visibility timeout forever; replay refuses it.
+func TestEventNearTheLimit(t *testing.T) {
+	az := azuritetest.StartWithQueue(t)
+	e := newEnv(t, az)
+	text, body := nearLimit(t, "near")
+	err := e.outbox.Enqueue(context.Background(), events.Event{ID: "near", Body: body})
+	if !errors.Is(err, events.ErrTooLarge) || !strings.Contains(err.Error(), "dead letter") {
+		t.Fatalf("Enqueue of an event near the limit: %v, want ErrTooLarge with room for its dead letter", err)
+	}
+	if !queueEmpty(t, e.svc, e.queues.Name) {
+		t.Fatal("a refused event was stored")
+	}
+
+	if err := e.queues.Main.Send(context.Background(), text); err != nil {
+		t.Fatal(err)
+	}
+	e.enqueue(t, "small")
+	_, srv := newReceiver(t, func(string, int) bool { return true })
+	core, logs := observer.New(zapcore.DebugLevel)
+	e.deliverer(t, srv.URL, zap.New(core), func(d *events.Deliverer) {
+		d.MaxAttempts = 2
+		d.VisibilityTimeout = time.Second
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for e.metric(t, "blobvalet_events_dead_lettered_total") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not dead-lettered after 20 s; log: %v", logs.FilterMessageSnippet("dead-letter").AllUntimed())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, "the events queue to empty", func() bool { return queueEmpty(t, e.svc, e.queues.Name) })
+	if n := e.metric(t, "blobvalet_events_dead_letter_failures_total"); n != 0 {
+		t.Errorf("%v failures to dead-letter", n)
+	}
+	dead, err := e.queues.List(context.Background())
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("dead letters %+v, %v", dead, err)
+	}
+	for _, dl := range dead {
+		switch dl.ID {
+		case "near":
+			if dl.Truncated != len(body) || string(dl.Body) != "null" || !strings.Contains(dl.Error, "not kept: too large for a dead letter; last error: webhook answered") {
+				t.Errorf("near-limit dead letter %+v", dl)
+			}
+		case "small":
+			if dl.Truncated != 0 || !bytes.Contains(dl.Body, []byte(`"users/alice/small.jpg"`)) {
+				t.Errorf("small dead letter %+v", dl)
+			}
+		}
+	}
+	if moved, err := e.queues.Replay(context.Background()); err == nil || !strings.Contains(err.Error(), "[near]") || fmt.Sprint(moved) != "[small]" {
+		t.Fatalf("Replay: %v, %v; want small moved and near refused", moved, err)
+	}
+}
+
+// failingQueue refuses every message while fail is set.
+type failingQueue struct {
+	events.Queue
+	fail *atomic.Bool
+}
+
+func (q failingQueue) Send(ctx context.Context, text string) error {
+	if q.fail.Load() {
+		return errors.New("dead-letter queue refused")
+	}
+	return q.Queue.Send(ctx, text)
+}
+
+// TestDeadLetterQueueDown: while the dead-letter queue refuses, an event
+// past its last attempt stays in the events queue; every try to move it is
+// logged and counted once, and once the dead-letter queue is back it moves.
+func TestDeadLetterQueueDown(t *testing.T) {
+	az := azuritetest.StartWithQueue(t)
+	e := newEnv(t, az)
+	e.enqueue(t, "stuck")
+	_, srv := newReceiver(t, func(string, int) bool { return true })
+	core, logs := observer.New(zapcore.DebugLevel)
+	var fail atomic.Bool
+	fail.Store(true)
+	e.deliverer(t, srv.URL, zap.New(core), func(d *events.Deliverer) {
+		d.MaxAttempts = 1
+		d.VisibilityTimeout = time.Second
+		d.Queues = &events.Queues{Name: e.queues.Name, Main: e.queues.Main, Dead: failingQueue{Queue: e.queues.Dead, fail: &fail}}
+	})
+	waitFor(t, "two failures to dead-letter", func() bool { return e.metric(t, "blobvalet_events_dead_letter_failures_total") >= 2 })
+	fail.Store(false)
+	waitFor(t, "the event dead-lettered", func() bool { return e.metric(t, "blobvalet_events_dead_lettered_total") == 1 })
+	failures := e.metric(t, "blobvalet_events_dead_letter_failures_total")
+	if n := logs.FilterMessage("event could not be dead-lettered; it stays in the events queue").Len(); float64(n) != failures {
+		t.Errorf("%d log lines for %v failures", n, failures)
+	}
+	waitFor(t, "the events queue to empty", func() bool { return queueEmpty(t, e.svc, e.queues.Name) })
 }

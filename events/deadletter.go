@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -19,8 +18,10 @@ type DeadLetter struct {
 	Error string `json:"error"`
 	// DeadAt is when it was given up on.
 	DeadAt time.Time `json:"deadAt"`
-	// Body is the event's JSON.
+	// Body is the event's JSON; null when it was too large to keep.
 	Body json.RawMessage `json:"body"`
+	// Truncated is the size of a body too large to keep, or 0.
+	Truncated int `json:"truncated,omitempty"`
 }
 
 // scanHide hides dead letters while a List or Replay reads the queue past
@@ -43,16 +44,22 @@ func (q *Queues) List(ctx context.Context) ([]DeadLetter, error) {
 // Replay moves the dead letters with the given event ids (all of them when
 // ids is empty) back to the events queue, where Deliverers take them with a
 // fresh count of attempts. It returns the ids moved; an id that matched
-// no dead letter is an error, after the others are moved.
+// no dead letter, or one whose body was too large to keep, is an error,
+// after the others are moved.
 func (q *Queues) Replay(ctx context.Context, ids ...string) ([]string, error) {
 	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
-	var moved []string
+	var moved, bodiless []string
 	found := map[string]bool{}
 	err := q.scanDead(ctx, func(m Message, env envelope, ok bool) (bool, error) {
 		if !ok || (len(want) > 0 && !want[env.ID]) {
+			return false, nil
+		}
+		if env.Truncated > 0 {
+			found[env.ID] = true
+			bodiless = append(bodiless, env.ID)
 			return false, nil
 		}
 		text, err := encode(envelope{ID: env.ID, Target: env.Target, Body: env.Body})
@@ -77,6 +84,9 @@ func (q *Queues) Replay(ctx context.Context, ids ...string) ([]string, error) {
 	}
 	if len(missing) > 0 {
 		return moved, fmt.Errorf("no dead letter with id %v", missing)
+	}
+	if len(bodiless) > 0 {
+		return moved, fmt.Errorf("dead letters %v lost their bodies (too large to keep) and cannot be replayed", bodiless)
 	}
 	return moved, nil
 }
@@ -131,12 +141,9 @@ func (q *Queues) scanDead(ctx context.Context, f func(Message, envelope, bool) (
 }
 
 func deadLetter(env envelope) DeadLetter {
-	dl := DeadLetter{ID: env.ID, Target: env.Target, Attempts: env.Attempts, Error: env.Error, Body: env.Body}
+	dl := DeadLetter{ID: env.ID, Target: env.Target, Attempts: env.Attempts, Error: env.Error, Body: env.Body, Truncated: env.Truncated}
 	if env.DeadAt != nil {
 		dl.DeadAt = *env.DeadAt
 	}
 	return dl
 }
-
-// errNoQueues is returned by methods of a Queues that NewQueues did not make.
-var errNoQueues = errors.New("events: queues not made with NewQueues")

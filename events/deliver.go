@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +14,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // Target is where the events of one target name go.
 type Target struct {
 	// URL receives the POST.
 	URL string
-	// Secret signs the body (see Sign).
+	// Secret signs the body (see webhook.Sign).
 	Secret []byte
 	// Timeout bounds one attempt; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -190,20 +193,26 @@ func (d *Deliverer) attempt(ctx context.Context, m Message) {
 
 // deadLetter stores env in the dead-letter queue, then removes m from the
 // events queue. If either step fails the event stays in the events queue
-// and comes back: it may then be dead-lettered twice, never lost.
+// and comes back: it may then be dead-lettered twice, never lost. Every
+// event stored by this version fits whole (CheckEvent); one stored before
+// that does not is dead-lettered without its body, saying so, rather than
+// read again forever.
 func (d *Deliverer) deadLetter(ctx context.Context, log *zap.Logger, m Message, env envelope, cause error) {
 	now := d.now().UTC()
-	env.Attempts, env.Error, env.DeadAt = int(m.DequeueCount), cause.Error(), &now
+	env.Attempts, env.Error, env.DeadAt = int(m.DequeueCount), clipError(cause.Error()), &now
 	text, err := encode(env)
 	if err != nil {
-		env.Error = "(error too long to keep)"
+		n := len(env.Body)
+		env.ID, env.Target, env.Body, env.Truncated = clipError(env.ID), clipError(env.Target), json.RawMessage(`null`), n
+		env.Error = fmt.Sprintf("body of %d bytes not kept: too large for a dead letter; last error: %s", n, env.Error)
 		if text, err = encode(env); err != nil {
-			log.Error("event cannot be dead-lettered", zap.Error(err))
+			d.deadLetterFailed(log, "event cannot be dead-lettered; it stays in the events queue", cause, err)
 			return
 		}
+		log.Warn("event too large for a dead letter: dead-lettered without its body", zap.Int("body_bytes", n))
 	}
 	if err := d.Queues.Dead.Send(ctx, text); err != nil {
-		log.Error("event could not be dead-lettered; it stays in the events queue", zap.NamedError("delivery", cause), zap.Error(err))
+		d.deadLetterFailed(log, "event could not be dead-lettered; it stays in the events queue", cause, err)
 		return
 	}
 	if err := d.Queues.Main.Delete(ctx, m); err != nil && !lostMessage(err) {
@@ -213,6 +222,15 @@ func (d *Deliverer) deadLetter(ctx context.Context, log *zap.Logger, m Message, 
 		d.Metrics.deadLettered.Inc()
 	}
 	log.Error("event dead-lettered after its last attempt", zap.Error(cause), zap.String("dead_letter_queue", DeadLetterName(d.Queues.Name)))
+}
+
+// deadLetterFailed logs and counts, once per attempt, an event that could
+// not be moved to the dead-letter queue.
+func (d *Deliverer) deadLetterFailed(log *zap.Logger, msg string, cause, err error) {
+	if d.Metrics != nil {
+		d.Metrics.deadLetterFailed.Inc()
+	}
+	log.Error(msg, zap.NamedError("delivery", cause), zap.Error(err))
 }
 
 // post makes one delivery attempt. Its error never holds the URL (which may
@@ -234,8 +252,8 @@ func (d *Deliverer) post(ctx context.Context, env envelope) error {
 	}
 	start := d.now()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, Sign(t.Secret, start, env.Body))
-	req.Header.Set(EventIDHeader, env.ID)
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(t.Secret, start, env.Body))
+	req.Header.Set(webhook.EventIDHeader, env.ID)
 	resp, err := d.httpClient().Do(req)
 	if d.Metrics != nil {
 		d.Metrics.latency.Observe(d.now().Sub(start).Seconds())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestEnvelopeRoundTrip(t *testing.T) {
@@ -71,14 +72,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestSeconds(t *testing.T) {
-	for d, want := range map[time.Duration]int32{-time.Second: 0, 0: 0, time.Millisecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, 30 * 24 * time.Hour: 7 * 24 * 3600} {
-		if got := seconds(d); got != want {
-			t.Errorf("seconds(%v) = %d, want %d", d, got, want)
-		}
-	}
-}
-
 func TestCheckName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"blobvalet-events": true, "abc": true, "ab": false, "Events": false, "a--b": false,
@@ -86,6 +79,50 @@ func TestCheckName(t *testing.T) {
 	} {
 		if err := CheckName(name); (err == nil) != ok {
 			t.Errorf("CheckName(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+}
+
+// TestCheckEventLeavesRoomForTheDeadLetter: the largest event CheckEvent
+// passes still fits the queue as a dead letter with the longest error,
+// escaped at its worst; the next byte is refused.
+func TestCheckEventLeavesRoomForTheDeadLetter(t *testing.T) {
+	body := func(n int) json.RawMessage { return json.RawMessage(`"` + strings.Repeat("a", n) + `"`) }
+	lo, hi := 0, 48<<10
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if CheckEvent(Event{ID: "evt_1", Target: "photos", Body: body(mid)}) == nil {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	t.Logf("largest body CheckEvent passes: %d bytes", lo+2)
+	if lo < 40<<10 {
+		t.Errorf("only %d bytes of body pass", lo)
+	}
+	now := time.Now()
+	dead := envelope{ID: "evt_1", Target: "photos", Body: body(lo), Attempts: 1 << 40, Error: clipError(strings.Repeat("\x00", 10_000)), DeadAt: &now}
+	if _, err := encode(dead); err != nil {
+		t.Fatalf("the dead letter of the largest event: %v", err)
+	}
+	err := CheckEvent(Event{ID: "evt_1", Target: "photos", Body: body(lo + 1)})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("one byte more: %v, want ErrTooLarge", err)
+	}
+	if _, err := encode(envelope{ID: "evt_1", Target: "photos", Body: body(lo + 1)}); err != nil {
+		t.Fatalf("one byte more still fits a message on its own: %v", err)
+	}
+	if CheckEvent(Event{Body: body(1)}) == nil || CheckEvent(Event{ID: "x", Body: json.RawMessage("{")}) == nil {
+		t.Error("an event without an id or with a broken body passes")
+	}
+}
+
+func TestClipError(t *testing.T) {
+	for _, s := range []string{"short", strings.Repeat("é", 1000), strings.Repeat("a", 2000)} {
+		got := clipError(s)
+		if len(got) > MaxDeadLetterError || !utf8.ValidString(got) || (len(s) > MaxDeadLetterError) != strings.HasSuffix(got, "…[cut]") {
+			t.Errorf("clipError(%d bytes) = %d bytes %q…", len(s), len(got), got[:10])
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/internal/faultproxy"
 )
 
@@ -72,7 +73,7 @@ func TestStorageFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaProxy, err := events.NewQueues(svc, e.queues.Name)
+	viaProxy, err := azurequeue.NewQueues(svc, e.queues.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestStorageFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.deliverer(t, srv.URL, nil, func(d *events.Deliverer) {
-		d.Queues = viaProxy
+		d.Queues = viaProxy.Queues
 		// A receive whose answer the fault swallowed hides its events for
 		// this long.
 		d.VisibilityTimeout = 3 * time.Second

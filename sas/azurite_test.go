@@ -11,6 +11,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/sas"
 )
 
@@ -28,7 +29,7 @@ func TestSharedKeySASAcceptedByAzurite(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := blobref.Ref{Container: "incoming", Name: "users/alice/a b#c?d%e+ü;x,y=z&@$.txt"}
-	put, err := s.Sign(ref, sas.Permissions{Create: true, Write: true}, time.Now().Add(time.Minute))
+	put, err := s.Sign(ref, blobstore.Upload, time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestSharedKeySASAcceptedByAzurite(t *testing.T) {
 	req.Header.Set("x-ms-blob-type", "BlockBlob")
 	do(t, req, http.StatusCreated)
 
-	get, err := s.Sign(ref, sas.Permissions{Read: true}, time.Now().Add(time.Minute))
+	get, err := s.Sign(ref, blobstore.Read, time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestSharedKeySASAcceptedByAzurite(t *testing.T) {
 	}
 
 	// A SAS for another blob does not open this one.
-	other, _ := s.Sign(blobref.Ref{Container: "incoming", Name: "users/alice/other"}, sas.Permissions{Read: true}, time.Now().Add(time.Minute))
+	other, _ := s.Sign(blobref.Ref{Container: "incoming", Name: "users/alice/other"}, blobstore.Read, time.Now().Add(time.Minute))
 	_, query, _ := strings.Cut(other, "?")
 	base, _, _ := strings.Cut(get, "?")
 	req, _ = http.NewRequest(http.MethodGet, base+"?"+query, nil)

@@ -7,10 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // Defaults for user delegation keys. Azure allows keys of up to seven days.
@@ -68,8 +70,8 @@ func (d *DelegationSigner) Renew(ctx context.Context) error {
 	start := d.now().Add(-5 * time.Minute).UTC()
 	exp := d.now().Add(d.keyLifetime).UTC()
 	key, err := d.source.GetUserDelegationCredential(ctx, service.KeyInfo{
-		Start:  to(start.Format(azsas.TimeFormat)),
-		Expiry: to(exp.Format(azsas.TimeFormat)),
+		Start:  to.Ptr(start.Format(azsas.TimeFormat)),
+		Expiry: to.Ptr(exp.Format(azsas.TimeFormat)),
 	}, nil)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -81,8 +83,6 @@ func (d *DelegationSigner) Renew(ctx context.Context) error {
 	d.key, d.keyExp, d.lastErr = key, exp, nil
 	return nil
 }
-
-func to(s string) *string { return &s }
 
 // Run renews the key whenever it is within renewBefore of its expiry, until
 // ctx is done; a renewal that fails is tried again at the next tick. tick is
@@ -150,9 +150,9 @@ func (d *DelegationSigner) Fetches() int {
 	return d.fetches
 }
 
-// Sign returns "<blob URL>?<SAS query>" granting perms on ref until expiry,
+// Sign returns "<blob URL>?<SAS query>" granting access to ref until expiry,
 // or until the key expires if that is sooner.
-func (d *DelegationSigner) Sign(ref blobref.Ref, perms Permissions, expiry time.Time) (string, error) {
+func (d *DelegationSigner) Sign(ref blobref.Ref, access blobstore.Access, expiry time.Time) (string, error) {
 	d.mu.RLock()
 	key, keyExp := d.key, d.keyExp
 	d.mu.RUnlock()
@@ -165,7 +165,7 @@ func (d *DelegationSigner) Sign(ref blobref.Ref, perms Permissions, expiry time.
 	q, err := azsas.BlobSignatureValues{
 		Protocol:      d.protocol,
 		ExpiryTime:    expiry.UTC(),
-		Permissions:   perms.String(),
+		Permissions:   permissions(access),
 		ContainerName: ref.Container,
 		BlobName:      string(ref.Name),
 	}.SignWithUserDelegation(key)

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // keySourceFunc is a KeySource made of a function.
@@ -33,7 +34,7 @@ func TestDelegationSignerNotReadyWithoutKey(t *testing.T) {
 	if err := d.Ready(); err == nil || !strings.Contains(err.Error(), "AuthorizationPermissionMismatch") {
 		t.Errorf("Ready after a failed fetch = %v, want the reason", err)
 	}
-	if _, err := d.Sign(blobref.Ref{Container: "uploads", Name: "x"}, Permissions{Create: true}, time.Now().Add(time.Minute)); err == nil {
+	if _, err := d.Sign(blobref.Ref{Container: "uploads", Name: "x"}, blobstore.Upload, time.Now().Add(time.Minute)); err == nil {
 		t.Error("signed without a key")
 	}
 }

@@ -6,24 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
-
-// TestPermissionsFor pins the permissions that production issues: the
-// least that lets the browser do its request, and never read.
-func TestPermissionsFor(t *testing.T) {
-	for method, want := range map[authz.Method]string{authz.Put: "w", authz.Delete: "d"} {
-		p, err := PermissionsFor(method)
-		if err != nil || p.String() != want {
-			t.Errorf("PermissionsFor(%s) = %q, %v; want %q", method, p, err, want)
-		}
-	}
-	if _, err := PermissionsFor("GET"); err == nil {
-		t.Error("PermissionsFor(GET) succeeded")
-	}
-}
 
 const testKey = azurite.WellKnownKey
 
@@ -43,7 +29,7 @@ func newSigner(t testing.TB, endpoint string, allowHTTP bool) *SharedKeySigner {
 func TestSign(t *testing.T) {
 	s := newSigner(t, "https://acct.blob.core.windows.net", false)
 	expiry := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	uri, err := s.Sign(blobref.Ref{Container: "uploads", Name: "users/alice/a b#c?d%e+ü.txt"}, Permissions{Create: true}, expiry)
+	uri, err := s.Sign(blobref.Ref{Container: "uploads", Name: "users/alice/a b#c?d%e+ü.txt"}, blobstore.Upload, expiry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +44,7 @@ func TestSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]string{"sr": "b", "sp": "c", "spr": "https", "se": "2030-01-02T03:04:05Z", "st": ""} {
+	for k, want := range map[string]string{"sr": "b", "sp": "w", "spr": "https", "se": "2030-01-02T03:04:05Z", "st": ""} {
 		if got := q.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
@@ -73,7 +59,7 @@ func TestSign(t *testing.T) {
 }
 
 func TestSignHTTPOnlyWhenAllowed(t *testing.T) {
-	uri, err := newSigner(t, "http://127.0.0.1:10000/acct", true).Sign(blobref.Ref{Container: "uploads", Name: "x"}, Permissions{Delete: true}, time.Now().Add(time.Minute))
+	uri, err := newSigner(t, "http://127.0.0.1:10000/acct", true).Sign(blobref.Ref{Container: "uploads", Name: "x"}, blobstore.Delete, time.Now().Add(time.Minute))
 	if err != nil || !strings.Contains(uri, "spr=https%2Chttp") {
 		t.Errorf("uri %q, err %v: want spr=https,http", uri, err)
 	}

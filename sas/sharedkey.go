@@ -15,6 +15,7 @@ import (
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // SharedKeySigner signs blob SAS URIs with an account's shared key.
@@ -74,11 +75,11 @@ func NewSharedKeySigner(resolver *blobref.Resolver, account, key string, allowHT
 	return s, nil
 }
 
-// Sign returns "<blob URL>?<SAS query>" granting perms on ref until expiry.
+// Sign returns "<blob URL>?<SAS query>" granting access to ref until expiry.
 // The SAS has no start time, so a clock that runs behind Azure's cannot make
 // it not yet valid.
-func (s *SharedKeySigner) Sign(ref blobref.Ref, perms Permissions, expiry time.Time) (string, error) {
-	sp := perms.String()
+func (s *SharedKeySigner) Sign(ref blobref.Ref, access blobstore.Access, expiry time.Time) (string, error) {
+	sp := permissions(access)
 	if expiry.IsZero() || sp == "" {
 		return "", fmt.Errorf("sas: sign %s: %w", ref, errMissing)
 	}

@@ -51,9 +51,7 @@ func TestSuccessBudget(t *testing.T) {
 		}, 504, "storage is not answering; try again"},
 		{"plain error", func(ctx context.Context) error { return ctx.Err() }, 504, "storage did not answer in time; retrying will finish the check"},
 		{"rejected just in time", func(context.Context) error {
-			e := errs.E("t", errs.Rejected, "file is too large")
-			e.PreventRetry = true
-			return e
+			return errs.E("t", errs.Rejected, "file is too large").Final()
 		}, 422, "file is too large"},
 	}
 	for _, tt := range tests {
@@ -64,7 +62,7 @@ func TestSuccessBudget(t *testing.T) {
 				<-ctx.Done()
 				return success.Result{}, tt.err(ctx)
 			})
-			s := New(o)
+			s := mustNew(t, o)
 			w, ans := postSuccess(t, s)
 			if w.Code != tt.status || ans["success"] != false || ans["error"] != tt.msg {
 				t.Fatalf("answer %d %v, want %d %q", w.Code, ans, tt.status, tt.msg)
@@ -88,7 +86,7 @@ func TestSuccessInFlightCap(t *testing.T) {
 		<-release
 		return success.Result{Blob: "users/alice/x.png"}, nil
 	})
-	s := New(o)
+	s := mustNew(t, o)
 	var wg sync.WaitGroup
 	codes := make(chan int, 2)
 	for range 2 {
@@ -113,7 +111,7 @@ func TestSuccessInFlightCap(t *testing.T) {
 			t.Fatalf("a check in flight answered %d", c)
 		}
 	}
-	if got := testutil.ToFloat64(s.Metrics.success.WithLabelValues("busy")); got != 1 {
+	if got := testutil.ToFloat64(s.opts.Metrics.success.WithLabelValues("busy")); got != 1 {
 		t.Errorf("busy count %v, want 1", got)
 	}
 	// The slots are free again.

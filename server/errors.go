@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
-	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // edge is the one table from error kinds to HTTP statuses and to the
@@ -32,6 +32,7 @@ var edge = map[errs.Kind]struct {
 	errs.Timeout:          {http.StatusGatewayTimeout, "timeout", ""},
 	errs.TooManyRequests:  {http.StatusTooManyRequests, "limited", ""}, // the limiter sets Retry-After
 	errs.Busy:             {http.StatusServiceUnavailable, "busy", "1"},
+	errs.Exists:           {http.StatusConflict, "taken", ""},
 }
 
 // failure is what the caller, the log and the metrics see of an error.
@@ -58,9 +59,6 @@ func failureOf(err error) failure {
 		entry = edge[errs.Internal]
 	}
 	f := failure{status: entry.status, outcome: entry.outcome, msg: e.Msg, preventRetry: e.PreventRetry, reset: e.Reset, retryAfter: entry.retryAfter}
-	if e.Kind == errs.Conflict && e.PreventRetry {
-		f.outcome = "taken" // the name exists and may not be replaced
-	}
 	if entry.status == http.StatusInternalServerError || f.msg == "" {
 		f.msg = http.StatusText(f.status)
 	}
@@ -98,12 +96,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 	default:
 		http.Error(w, f.msg, f.status)
 	}
-	s.Metrics.count(route, f.outcome)
+	s.opts.Metrics.count(route, f.outcome)
 	if errs.IsQuiet(err) {
 		return // one of many failed sign-ins from one address: the limiter logs a sample
 	}
 	fields = append(fields, zap.String("outcome", f.outcome), zap.Int("status", f.status), zap.String("reason", errs.Clip(err.Error())))
-	if se := (*storageerr.Error)(nil); errors.As(err, &se) {
+	if se := (*blobstore.Error)(nil); errors.As(err, &se) {
 		fields = append(fields, zap.String("storage", se.Class.String()), zap.Int("storage_status", se.Status), zap.String("storage_code", se.Code))
 	}
 	if f.status >= 500 {
@@ -115,7 +113,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 
 // log returns the server's logger with the request's id.
 func (s *Server) log(r *http.Request) *zap.Logger {
-	return s.Logger.With(zap.String("request_id", RequestID(r.Context())))
+	return s.opts.Logger.With(zap.String("request_id", RequestID(r.Context())))
 }
 
 // UploadAnswer is the JSON Fine Uploader reads from an upload-success

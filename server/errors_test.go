@@ -30,7 +30,7 @@ func TestFailureOf(t *testing.T) {
 		{"unknown kind is a 500", &errs.Error{Kind: errs.Kind(99), Msg: "odd"}, 500, "error", "Internal Server Error"},
 		{"plain error is a 500", fmt.Errorf("boom"), 500, "error", "Internal Server Error"},
 		{"internal message never shown", errs.Wrap("t", errs.Internal, "key=abc", fmt.Errorf("x")), 500, "error", "Internal Server Error"},
-		{"taken", &errs.Error{Kind: errs.Conflict, Msg: "exists", PreventRetry: true}, 409, "taken", "exists"},
+		{"taken", &errs.Error{Kind: errs.Exists, Msg: "exists", PreventRetry: true}, 409, "taken", "exists"},
 		{"changed", &errs.Error{Kind: errs.Conflict, Msg: "retry"}, 409, "changed", "retry"},
 	}
 	for _, tt := range tests {
@@ -62,7 +62,7 @@ func TestOneAnswerOneLineOneCount(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
 			o.Logger = zap.New(core)
 			o.Success = checkerFunc(func(success.Request) (success.Result, error) { return success.Result{}, checkErr })
-			srv := New(o)
+			srv := mustNew(t, o)
 			r := httptest.NewRequest("POST", "/success", strings.NewReader(successBody("users/alice/x.png")))
 			r.Header.Set("Authorization", "Bearer "+aliceToken)
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -86,7 +86,7 @@ func TestOneAnswerOneLineOneCount(t *testing.T) {
 			if ids != 1 {
 				t.Errorf("request_id %d times in the line", ids)
 			}
-			if got := testutil.ToFloat64(srv.Metrics.success.WithLabelValues(want.outcome)); got != 1 {
+			if got := testutil.ToFloat64(srv.opts.Metrics.success.WithLabelValues(want.outcome)); got != 1 {
 				t.Errorf("outcome %s counted %v times", want.outcome, got)
 			}
 		})
@@ -103,7 +103,7 @@ func TestCORSVaryAndAnyOrigin(t *testing.T) {
 		srv.ServeHTTP(w, r)
 		return w.Header()
 	}
-	named := New(testOptions(t))
+	named := mustNew(t, testOptions(t))
 	for _, origin := range []string{"https://app.example.com", "https://evil.example.com", ""} {
 		if h := get(named, origin); !strings.Contains(strings.Join(h.Values("Vary"), ","), "Origin") {
 			t.Errorf("origin %q: no Vary: Origin (%v)", origin, h)
@@ -111,7 +111,7 @@ func TestCORSVaryAndAnyOrigin(t *testing.T) {
 	}
 	o := testOptions(t)
 	o.CORSOrigins = []string{"*"}
-	anyOrigin := New(o)
+	anyOrigin := mustNew(t, o)
 	h := get(anyOrigin, "https://page.example")
 	if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("cors_origins [*]: %v, want Access-Control-Allow-Origin: * without credentials", h)

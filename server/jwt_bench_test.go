@@ -25,7 +25,7 @@ func BenchmarkSASWithJWT(b *testing.B) {
 		b.Fatal(err)
 	}
 	o.Auth = auth
-	srv := New(o)
+	srv := mustNew(b, o)
 	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, nil)
 	tok, _ := jwt.Signed(s).Claims(map[string]any{"iss": "https://app.example.com", "aud": "blobvalet", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
 	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")

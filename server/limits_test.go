@@ -32,15 +32,15 @@ func (a *countingAuth) Authenticate(r *http.Request) (authz.User, error) {
 // withLimits rebuilds ts's server with a limiter on a clock that stands
 // still unless the test moves it, and a success checker that verifies
 // every upload.
-func withLimits(ts *testServer, o limits.Options) (*testServer, *countingAuth) {
-	opts := ts.Options
+func withLimits(t testing.TB, ts *testServer, o limits.Options) (*testServer, *countingAuth) {
+	opts := ts.opts
 	auth := &countingAuth{Authenticator: opts.Auth}
 	opts.Auth = auth
 	opts.Limits = limits.New(o, func() time.Time { return ts.now }, opts.Logger)
 	opts.Success = checkerFunc(func(r success.Request) (success.Result, error) {
 		return success.Result{Blob: string(r.Blob.Name)}, nil
 	})
-	return &testServer{Server: New(opts), logs: ts.logs, now: ts.now}, auth
+	return &testServer{Server: mustNew(t, opts), logs: ts.logs, now: ts.now}, auth
 }
 
 func get(t *testing.T, h http.Handler, target, token, remote string) *httptest.ResponseRecorder {
@@ -58,7 +58,7 @@ func get(t *testing.T, h http.Handler, target, token, remote string) *httptest.R
 }
 
 func TestBurstAnswered429WithRetryAfter(t *testing.T) {
-	ts, _ := withLimits(newTestServer(t), limits.Options{Routes: map[limits.Route]limits.Bucket{
+	ts, _ := withLimits(t, newTestServer(t), limits.Options{Routes: map[limits.Route]limits.Bucket{
 		limits.SAS:     {Rate: 0.25, Burst: 3},
 		limits.Success: {Rate: 0.5, Burst: 1},
 	}})
@@ -109,7 +109,7 @@ func TestBurstAnswered429WithRetryAfter(t *testing.T) {
 // clock stands still, so the whole upload counts as one instant: the
 // hardest case for the limits.
 func TestChunkedUploadWithinDefaults(t *testing.T) {
-	ts, _ := withLimits(newTestServer(t), limits.Defaults())
+	ts, _ := withLimits(t, newTestServer(t), limits.Defaults())
 	hs := httptest.NewServer(ts)
 	defer hs.Close()
 
@@ -156,7 +156,7 @@ func TestChunkedUploadWithinDefaults(t *testing.T) {
 }
 
 func TestBadTokensLimitedByAddress(t *testing.T) {
-	ts, auth := withLimits(newTestServer(t), limits.Options{Unauthenticated: limits.Bucket{Rate: 1, Burst: 5}, LogFirst: 2})
+	ts, auth := withLimits(t, newTestServer(t), limits.Options{Unauthenticated: limits.Bucket{Rate: 1, Burst: 5}, LogFirst: 2})
 	target := sasQuery(endpoint+"/uploads/users/alice/x.jpg", "PUT")
 	const attacker = "198.51.100.7:40000"
 	codes := map[int]int{}

@@ -236,7 +236,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		m := s.Metrics
+		m := s.opts.Metrics
 		m.requestsBy.get(route, strconv.Itoa(code), func() prometheus.Counter {
 			return m.requests.WithLabelValues(route, strconv.Itoa(code))
 		}).Inc()

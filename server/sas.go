@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/limits"
-	"github.com/blobvalet/blobvalet/sas"
 )
 
 // sasRequest is a parsed signature request.
@@ -158,7 +157,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	}
 	log = append(log, zap.String("user", errs.Clip(user.ID)))
 
-	req, err := parseSASQuery(r.URL.RawQuery, s.Resolver)
+	req, err := parseSASQuery(r.URL.RawQuery, s.opts.Resolver)
 	if err != nil {
 		fail(err)
 		return
@@ -168,7 +167,7 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		zap.String("container", req.blob.Container),
 		zap.String("blob", string(req.blob.Name)))
 
-	target, d, err := s.target(r.Context(), user, req)
+	target, d, err := s.opts.Staging.Target(r.Context(), s.opts.Policy, s.opts.Uploads, authz.Request{User: user, Method: req.method, Blob: req.blob})
 	if err != nil {
 		fail(err)
 		return
@@ -182,17 +181,16 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 		log = append(log, zap.String("staging_blob", string(target.Name)))
 	}
 
-	perms, err := sas.PermissionsFor(req.method)
-	if err != nil {
-		fail(errs.Wrap(op, errs.Internal, "", err))
-		return
+	access := blobstore.Upload // a parsed method is PUT or DELETE
+	if req.method == authz.Delete {
+		access = blobstore.Delete
 	}
-	lifetime := s.Lifetime
+	lifetime := s.opts.Lifetime
 	if d.Rule.Lifetime != 0 {
 		lifetime = d.Rule.Lifetime
 	}
-	expiry := s.Now().Add(lifetime)
-	uri, err := s.Signer.Sign(target, perms, expiry)
+	expiry := s.opts.Now().Add(lifetime)
+	uri, err := s.opts.Signer.Sign(target, access, expiry)
 	if err != nil {
 		fail(errs.Wrap(op, errs.Internal, "", err))
 		return
@@ -203,10 +201,10 @@ func (s *Server) handleSAS(w http.ResponseWriter, r *http.Request) {
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
 	_, _ = io.WriteString(w, uri) // nothing to do for a caller that went away
-	s.Metrics.sasDecision("issued", d.Rule.Name).Inc()
+	s.opts.Metrics.sasDecision("issued", d.Rule.Name).Inc()
 	s.log(r).Info("sas", append(log,
 		zap.String("outcome", "issued"),
-		zap.String("permissions", perms.String()),
+		zap.String("permissions", access.String()),
 		zap.Time("expiry", expiry.UTC().Truncate(time.Second)))...)
 }
 
@@ -218,41 +216,3 @@ var (
 	noStore   = []string{"no-store"}
 	nosniff   = []string{"nosniff"}
 )
-
-// target decides a signature request and returns the blob to sign for.
-// The rules decide on the final name. A PUT is signed for the caller's own
-// staging blob of that name: nothing reaches a final name before it is
-// verified. A DELETE is signed for the final name, unless the caller's
-// upload to that name is in progress: then it is Fine Uploader cleaning up
-// a cancelled upload, and it removes the unverified upload, never a
-// verified file.
-func (s *Server) target(ctx context.Context, user authz.User, req sasRequest) (blobref.Ref, authz.Decision, error) {
-	const op = "sas.issue"
-	d := s.Policy.Decide(authz.Request{User: user, Method: req.method, Blob: req.blob})
-	if req.method == authz.Delete {
-		put := s.Policy.Decide(authz.Request{User: user, Method: authz.Put, Blob: req.blob})
-		if !put.Allow {
-			return req.blob, d, nil
-		}
-		staged, err := s.Staging.Ref(user.ID, req.blob)
-		if err != nil {
-			return req.blob, d, nil
-		}
-		busy, err := s.Staging.InProgress(ctx, staged)
-		if err != nil {
-			return blobref.Ref{}, d, errs.Wrap(op, errs.Unavailable, "storage is not answering; try again", err)
-		}
-		if busy {
-			return staged, put, nil
-		}
-		return req.blob, d, nil
-	}
-	if !d.Allow {
-		return req.blob, d, nil
-	}
-	staged, err := s.Staging.Ref(user.ID, req.blob)
-	if err != nil {
-		return blobref.Ref{}, d, errs.Wrap(op, errs.Invalid, err.Error(), err)
-	}
-	return staged, d, nil
-}

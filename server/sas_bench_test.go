@@ -41,7 +41,7 @@ func (w *benchWriter) reset() { clear(w.h); w.code, w.n = 0, 0 }
 // before any handler runs, and the handler does not change it.
 func benchSAS(b *testing.B, log *zap.Logger) {
 	ts := newTestServer(b)
-	ts.Logger = log
+	ts.opts.Logger = log
 	r := httptest.NewRequest("GET", sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT"), nil)
 	r.Header.Set("Authorization", "Bearer "+aliceToken)
 	w := &benchWriter{h: make(http.Header)}
@@ -70,7 +70,7 @@ func BenchmarkSASLogged(b *testing.B) {
 // recorder per iteration, which it counts too (some 18 allocations).
 func BenchmarkSASRecorder(b *testing.B) {
 	ts := newTestServer(b)
-	ts.Logger = zap.NewNop()
+	ts.opts.Logger = zap.NewNop()
 	target := sasQuery(endpoint+"/uploads/users/alice/0f8fad5b-d9cb-469f-a165-70867728950e.jpg", "PUT")
 	b.ReportAllocs()
 	for b.Loop() {

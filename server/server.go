@@ -8,7 +8,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,8 +23,9 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/limits"
-	"github.com/blobvalet/blobvalet/sas"
+	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/web/client"
 )
 
@@ -34,23 +34,15 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (authz.User, error)
 }
 
-// Signer signs a SAS URI for one blob.
+// Signer signs a URL that grants access to one blob until expiry: a SAS
+// URI on Azure (package sas).
 type Signer interface {
-	Sign(ref blobref.Ref, perms sas.Permissions, expiry time.Time) (string, error)
+	Sign(ref blobref.Ref, access blobstore.Access, expiry time.Time) (string, error)
 }
 
-// Stager maps an upload's final name to the uploader's own blob in the
-// staging container, where every upload goes until it is verified.
-type Stager interface {
-	// Ref returns user's staging blob for final.
-	Ref(user string, final blobref.Ref) (blobref.Ref, error)
-	// InProgress reports whether that staging blob exists, also when it
-	// holds only uncommitted blocks.
-	InProgress(ctx context.Context, staged blobref.Ref) (bool, error)
-}
-
-// Options are the parts a Server is built from. All but Ready, Now,
-// Metrics, Success, Extra and Limits are required.
+// Options are the parts a Server is built from. Logger, Auth, Policy,
+// Resolver, Signer, Staging (its container), Uploads and a positive
+// Lifetime are required; New refuses options without them.
 type Options struct {
 	Logger   *zap.Logger
 	Auth     Authenticator
@@ -59,8 +51,10 @@ type Options struct {
 	Signer   Signer
 	// Lifetime is the SAS lifetime unless the matching rule sets its own.
 	Lifetime time.Duration
-	// Staging holds uploads until they are verified.
-	Staging Stager
+	// Staging names the blobs that hold uploads until they are verified.
+	Staging staging.Area
+	// Uploads tells whether an upload to a staging blob is in progress.
+	Uploads blobstore.Prober
 	// CORSOrigins are the origins allowed to call the server from a page.
 	CORSOrigins []string
 	// Ready reports what the service can do now; it must answer at once
@@ -83,16 +77,18 @@ type Options struct {
 	// SuccessMaxInFlight caps the upload-success checks running at once;
 	// 0 means no cap.
 	SuccessMaxInFlight int
-	// Uploads takes Fine Uploader's traditional uploads; nil leaves
+	// Traditional takes Fine Uploader's traditional uploads; nil leaves
 	// /upload out.
-	Uploads Uploads
-	// UploadTimeouts are the deadlines of /upload's requests.
-	UploadTimeouts UploadTimeouts
+	Traditional Traditional
+	// TraditionalTimeouts are the deadlines of /upload's requests.
+	TraditionalTimeouts TraditionalTimeouts
 }
 
 // Server answers Fine Uploader's requests.
 type Server struct {
-	Options
+	// opts are the parts the server was built from; they do not change
+	// while it runs.
+	opts    Options
 	handler http.Handler
 	admin   http.Handler
 	// successSlots holds a token for each upload-success check running;
@@ -100,15 +96,18 @@ type Server struct {
 	successSlots chan struct{}
 }
 
-// New builds a Server.
-func New(o Options) *Server {
+// New builds a Server, or says which required option o lacks.
+func New(o Options) (*Server, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	if o.Now == nil {
 		o.Now = time.Now //nolint:forbidigo // the default clock
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Server{Options: o}
+	s := &Server{opts: o}
 	if o.SuccessMaxInFlight > 0 {
 		s.successSlots = make(chan struct{}, o.SuccessMaxInFlight)
 	}
@@ -119,7 +118,7 @@ func New(o Options) *Server {
 	if o.Success != nil {
 		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
 	}
-	if o.Uploads != nil {
+	if o.Traditional != nil {
 		s.uploadRoutes(r)
 	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
@@ -137,7 +136,39 @@ func New(o Options) *Server {
 	// CORS wraps the router so that preflights never reach it.
 	s.handler = withRequestID(s.cors()(r))
 	s.admin = withRequestID(s.adminRouter())
-	return s
+	return s, nil
+}
+
+// validate tells which required options are missing or out of range.
+func (o *Options) validate() error {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Logger", o.Logger != nil},
+		{"Auth", o.Auth != nil},
+		{"Policy", o.Policy != nil},
+		{"Resolver", o.Resolver != nil},
+		{"Signer", o.Signer != nil},
+		{"Staging", o.Staging.Container != ""},
+		{"Uploads", o.Uploads != nil},
+	} {
+		if !f.set {
+			missing = append(missing, f.name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return fmt.Errorf("server: required options missing: %s", strings.Join(missing, ", "))
+	case o.Lifetime <= 0:
+		return fmt.Errorf("server: Lifetime must be positive, not %v", o.Lifetime)
+	case o.SuccessTimeout < 0:
+		return fmt.Errorf("server: SuccessTimeout must not be negative, not %v", o.SuccessTimeout)
+	case o.SuccessMaxInFlight < 0:
+		return fmt.Errorf("server: SuccessMaxInFlight must not be negative, not %d", o.SuccessMaxInFlight)
+	}
+	return nil
 }
 
 // adminRouter routes what tells how the service is doing: readiness names
@@ -148,7 +179,7 @@ func (s *Server) adminRouter() *mux.Router {
 	r.Use(s.instrument)
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReady).Methods(http.MethodGet, http.MethodHead).Name("readyz")
-	r.Handle("/metrics", promhttp.HandlerFor(s.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
+	r.Handle("/metrics", promhttp.HandlerFor(s.opts.Metrics.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet).Name("metrics")
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
@@ -162,7 +193,7 @@ func (s *Server) Admin() http.Handler { return s.admin }
 
 // Close releases what the server holds: a signer's background key renewal.
 func (s *Server) Close() error {
-	if c, ok := s.Signer.(io.Closer); ok {
+	if c, ok := s.opts.Signer.(io.Closer); ok {
 		return c.Close()
 	}
 	return nil
@@ -181,7 +212,7 @@ func (s *Server) cors() func(http.Handler) http.Handler {
 		handlers.ExposedHeaders([]string{RequestIDHeader}),
 		handlers.MaxAge(600),
 	}
-	if slices.Contains(s.CORSOrigins, "*") {
+	if slices.Contains(s.opts.CORSOrigins, "*") {
 		// Any origin: the answer says "*", the same for every page, and
 		// never carries credentials (cookies).
 		return handlers.CORS(append(opts, handlers.AllowedOrigins([]string{"*"}))...)
@@ -190,8 +221,8 @@ func (s *Server) cors() func(http.Handler) http.Handler {
 	// gorilla/handlers allows every origin when its list is empty, and
 	// blobvalet with no cors_origins must allow none. The answer reflects
 	// the origin, so it varies by Origin: say so to every cache.
-	allowed := make(map[string]bool, len(s.CORSOrigins))
-	for _, o := range s.CORSOrigins {
+	allowed := make(map[string]bool, len(s.opts.CORSOrigins))
+	for _, o := range s.opts.CORSOrigins {
 		allowed[strings.ToLower(o)] = true
 	}
 	cors := handlers.CORS(append(opts,
@@ -220,14 +251,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	var rd Readiness
-	if s.Ready != nil {
-		rd = s.Ready()
+	if s.opts.Ready != nil {
+		rd = s.opts.Ready()
 	}
 	if !rd.OK() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, verbose := r.URL.Query()["verbose"]
-	_, _ = io.WriteString(w, rd.Text(verbose, s.Now()))
+	_, _ = io.WriteString(w, rd.Text(verbose, s.opts.Now()))
 }
 
 // Readiness is what the service can do now, as /readyz tells it.

@@ -73,19 +73,18 @@ func testOptions(t testing.TB) Options {
 		Signer:      signer,
 		Lifetime:    10 * time.Minute,
 		CORSOrigins: []string{"https://app.example.com"},
-		Staging:     fakeStager{Area: staging.Area{Container: "incoming"}},
+		Staging:     staging.Area{Container: "incoming"},
+		Uploads:     fakeUploads{},
 	}
 }
 
-// fakeStager stages as the real Area does and holds uploads in progress
-// in a set.
-type fakeStager struct {
-	staging.Area
+// fakeUploads holds the staging blobs of uploads in progress in a set.
+type fakeUploads struct {
 	busy map[string]bool
 	err  error
 }
 
-func (f fakeStager) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
+func (f fakeUploads) InProgress(_ context.Context, ref blobref.Ref) (bool, error) {
 	return f.busy[ref.String()], f.err
 }
 
@@ -104,10 +103,45 @@ func newTestServer(t testing.TB) *testServer {
 	busy, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "users/alice/cancelled.jpg"})
 	sharedBusy, _ := area.Ref("alice", blobref.Ref{Container: "shared", Name: "y"})
 	o.Logger = zap.New(core)
-	o.Staging = fakeStager{Area: area, busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
+	o.Staging = area
+	o.Uploads = fakeUploads{busy: map[string]bool{busy.String(): true, sharedBusy.String(): true}}
 	o.Now = func() time.Time { return ts.now }
-	ts.Server = New(o)
+	ts.Server = mustNew(t, o)
 	return ts
+}
+
+// mustNew builds a Server from options a test knows to be complete.
+func mustNew(t testing.TB, o Options) *Server {
+	t.Helper()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestNewRefusesIncompleteOptions: a server without a required part is
+// refused when it is built, not when a request first needs the part.
+func TestNewRefusesIncompleteOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"no signer or staging", func(o *Options) { o.Signer, o.Staging, o.Uploads = nil, staging.Area{}, nil }, "server: required options missing: Signer, Staging, Uploads"},
+		{"no logger", func(o *Options) { o.Logger = nil }, "server: required options missing: Logger"},
+		{"no lifetime", func(o *Options) { o.Lifetime = 0 }, "server: Lifetime must be positive, not 0s"},
+		{"negative cap", func(o *Options) { o.SuccessMaxInFlight = -1 }, "server: SuccessMaxInFlight must not be negative, not -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOptions(t)
+			tt.change(&o)
+			if s, err := New(o); s != nil || err == nil || err.Error() != tt.want {
+				t.Fatalf("New = %v, %v; want the error %q", s, err, tt.want)
+			}
+		})
+	}
 }
 
 func sasQuery(bloburi, method string) string {
@@ -284,9 +318,9 @@ func TestCORS(t *testing.T) {
 		t.Errorf("other origin allowed: %v", w.Header())
 	}
 	// No cors_origins means no origin at all, not every origin.
-	ts.CORSOrigins = nil
-	ts.Metrics = nil
-	ts.Server = New(ts.Options)
+	ts.opts.CORSOrigins = nil
+	ts.opts.Metrics = nil
+	ts.Server = mustNew(t, ts.opts)
 	if w := pre("https://app.example.com"); w.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("origin allowed with no cors_origins: %v", w.Header())
 	}
@@ -353,7 +387,7 @@ func FuzzParseSASQuery(f *testing.F) {
 	f.Add("bloburi=a&bloburi=b&_method=DELETE")
 	f.Add(";;&&==")
 	f.Fuzz(func(t *testing.T, raw string) {
-		req, err := parseSASQuery(raw, ts.Resolver)
+		req, err := parseSASQuery(raw, ts.opts.Resolver)
 		if err != nil {
 			return
 		}
@@ -398,7 +432,7 @@ func TestReadiness(t *testing.T) {
 			o.Now = func() time.Time { return now }
 			o.Ready = func() Readiness { return tt.rd }
 			w := httptest.NewRecorder()
-			New(o).Admin().ServeHTTP(w, httptest.NewRequest("GET", "/readyz"+tt.query, nil))
+			mustNew(t, o).Admin().ServeHTTP(w, httptest.NewRequest("GET", "/readyz"+tt.query, nil))
 			if w.Code != tt.code || w.Body.String() != tt.body {
 				t.Errorf("/readyz%s = %d %q, want %d %q", tt.query, w.Code, w.Body, tt.code, tt.body)
 			}

@@ -36,9 +36,7 @@ type successForm struct {
 func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, error) {
 	const op = "success.parse"
 	invalid := func(msg string, err error) error {
-		e := errs.Wrap(op, errs.Invalid, msg, err)
-		e.PreventRetry = true
-		return e
+		return errs.Wrap(op, errs.Invalid, msg, err).Final()
 	}
 	q, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -71,9 +69,7 @@ func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, err
 	}
 	container, err := resolver.ResolveContainer(f.containerURL)
 	if err != nil {
-		e := errs.Wrap(op, errs.Forbidden, "container is not one this service knows", err)
-		e.PreventRetry = true
-		return f, e
+		return f, errs.Wrap(op, errs.Forbidden, "container is not one this service knows", err).Final()
 	}
 	name, err := blobref.ParseName(blobName)
 	if err != nil {
@@ -98,8 +94,8 @@ type successAnswer struct {
 // success or a failure it may retry, before the server's write timeout.
 func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	const op = "success"
-	if s.SuccessTimeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), s.SuccessTimeout)
+	if s.opts.SuccessTimeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.SuccessTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
@@ -114,16 +110,14 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSuccessBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		e := errs.E(op, errs.TooLarge, "request body is larger than 64 KiB")
-		e.PreventRetry = true
-		fail(e)
+		fail(errs.E(op, errs.TooLarge, "request body is larger than 64 KiB").Final())
 		return
 	}
 	if err != nil {
 		fail(errs.Wrap(op, errs.Invalid, "cannot read the request body", err))
 		return
 	}
-	f, err := parseSuccessForm(body, s.Resolver)
+	f, err := parseSuccessForm(body, s.opts.Resolver)
 	if err != nil {
 		fail(err)
 		return
@@ -135,14 +129,14 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	res, err := s.Success.Check(r.Context(), success.Request{
+	res, err := s.opts.Success.Check(r.Context(), success.Request{
 		User: user, Blob: f.blob, UUID: f.uuid, Name: f.name, Params: f.params,
 	})
 	if err != nil {
 		fail(outOfTime(r.Context(), op, err))
 		return
 	}
-	s.Metrics.count("success", "verified")
+	s.opts.Metrics.count("success", "verified")
 	s.log(r).Info("success", append(log,
 		zap.String("rule", res.Rule),
 		zap.String("outcome", "verified"),

@@ -17,11 +17,6 @@ type checkerFunc func(success.Request) (success.Result, error)
 
 func (f checkerFunc) Check(_ context.Context, r success.Request) (success.Result, error) { return f(r) }
 
-func withFlags(e *errs.Error, preventRetry, reset bool) *errs.Error {
-	e.PreventRetry, e.Reset = preventRetry, reset
-	return e
-}
-
 func successBody(blob string) string {
 	v := url.Values{"blob": {blob}, "uuid": {"u-1"}, "name": {"x.png"}, "container": {endpoint + "/uploads"}, "album": {"summer"}}
 	return v.Encode()
@@ -47,9 +42,9 @@ func TestSuccessAnswers(t *testing.T) {
 		{"no blob", "POST", aliceToken, "container=" + url.QueryEscape(endpoint+"/uploads"), success.Result{}, nil, 400, map[string]any{"success": false, "error": "want exactly one blob field", "preventRetry": true}},
 		{"unknown container", "POST", aliceToken, "blob=x&container=" + url.QueryEscape("https://evil.example/uploads"), success.Result{}, nil, 403, map[string]any{"success": false, "preventRetry": true}},
 		{"too large", "POST", aliceToken, successBody("users/alice/x.png") + "&pad=" + strings.Repeat("a", MaxSuccessBody), success.Result{}, nil, 413, map[string]any{"success": false, "preventRetry": true}},
-		{"rejected", "POST", aliceToken, successBody("users/alice/x.png"), success.Result{}, withFlags(errs.E("t", errs.Rejected, "file is 12.4 MB; the limit is 10 MiB"), true, false), 422,
+		{"rejected", "POST", aliceToken, successBody("users/alice/x.png"), success.Result{}, errs.E("t", errs.Rejected, "file is 12.4 MB; the limit is 10 MiB").Final(), 422,
 			map[string]any{"success": false, "error": "file is 12.4 MB; the limit is 10 MiB", "preventRetry": true}},
-		{"missing", "POST", aliceToken, successBody("users/alice/x.png"), success.Result{}, withFlags(errs.E("t", errs.NotFound, "the file did not arrive"), false, true), 404,
+		{"missing", "POST", aliceToken, successBody("users/alice/x.png"), success.Result{}, errs.E("t", errs.NotFound, "the file did not arrive").Restart(), 404,
 			map[string]any{"success": false, "reset": true}},
 		{"storage down", "POST", aliceToken, successBody("users/alice/x.png"), success.Result{}, errs.Wrap("t", errs.Unavailable, "storage is not answering; try again", context.DeadlineExceeded), 503,
 			map[string]any{"success": false, "error": "storage is not answering; try again"}},
@@ -59,9 +54,9 @@ func TestSuccessAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t)
-			ts.Success = checkerFunc(func(r success.Request) (success.Result, error) { got = r; return tt.result, tt.err })
-			ts.Metrics = nil
-			ts.Server = New(ts.Options)
+			ts.opts.Success = checkerFunc(func(r success.Request) (success.Result, error) { got = r; return tt.result, tt.err })
+			ts.opts.Metrics = nil
+			ts.Server = mustNew(t, ts.opts)
 			r := httptest.NewRequest(tt.method, "/success", strings.NewReader(tt.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if tt.token != "" {
@@ -97,7 +92,7 @@ func FuzzParseSuccessForm(f *testing.F) {
 	f.Add([]byte("blob=a&blob=b&container=x"))
 	f.Add([]byte("%zz"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		form, err := parseSuccessForm(body, ts.Resolver)
+		form, err := parseSuccessForm(body, ts.opts.Resolver)
 		if err != nil {
 			return
 		}

@@ -23,8 +23,9 @@ import (
 	"github.com/blobvalet/blobvalet/traditional"
 )
 
-// Uploads takes Fine Uploader's traditional uploads (traditional.Service).
-type Uploads interface {
+// Traditional takes Fine Uploader's traditional uploads
+// (traditional.Service).
+type Traditional interface {
 	// Take takes one of the slots of uploads in flight for user.
 	Take(user string) (release func(), err error)
 	// ChunkLimit is the largest request body: a chunk or a whole file.
@@ -37,9 +38,9 @@ type Uploads interface {
 	Delete(ctx context.Context, user authz.User, u traditional.UUID, params map[string]string) error
 }
 
-// UploadTimeouts are the deadlines of the upload route, which replace the
+// TraditionalTimeouts are the deadlines of the upload route, which replace the
 // HTTP server's for its requests: a chunk may take minutes to arrive.
-type UploadTimeouts struct {
+type TraditionalTimeouts struct {
 	// Idle is the longest a body may pause; the read deadline moves
 	// forward by it as bytes arrive.
 	Idle time.Duration
@@ -76,7 +77,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.deleteByForm(w, r, user, log)
 		return
 	}
-	release, err := s.Uploads.Take(user.ID)
+	release, err := s.opts.Traditional.Take(user.ID)
 	if err != nil {
 		if errs.KindOf(err) == errs.TooManyRequests {
 			w.Header().Set("Retry-After", "1")
@@ -117,10 +118,10 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	// body of a request the server answered and closed may never see the
 	// answer, and Fine Uploader then neither fails nor retries the file.
 	fail = func(err error) {
-		_, _ = io.Copy(io.Discard, io.LimitReader(file, s.Uploads.ChunkLimit()+1))
+		_, _ = io.Copy(io.Discard, io.LimitReader(file, s.opts.Traditional.ChunkLimit()+1))
 		s.fail(w, r, uploadJSON, "upload", err, log...)
 	}
-	p, err := traditional.ParsePart(fields, size, s.Uploads.ChunkLimit())
+	p, err := traditional.ParsePart(fields, size, s.opts.Traditional.ChunkLimit())
 	if err != nil {
 		fail(err)
 		return
@@ -129,13 +130,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		p.ContentType = declared
 	}
 	log = append(log, zap.String("uuid", p.UUID.String()), zap.Int("part", p.Index), zap.Int("parts", p.Total), zap.Int64("size", p.Size), zap.Bool("resume", p.Resume))
-	res, err := s.Uploads.Upload(r.Context(), user, p, file)
+	res, err := s.opts.Traditional.Upload(r.Context(), user, p, file)
 	if err != nil {
 		fail(err)
 		return
 	}
 	if res == nil {
-		s.Metrics.count("upload", "stored")
+		s.opts.Metrics.count("upload", "stored")
 		s.log(r).Debug("upload", append(log, zap.String("outcome", "stored"))...)
 		writeJSON(w, http.StatusOK, chunkAnswer{Success: true})
 		return
@@ -145,7 +146,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 
 // verified answers an upload that is verified and promoted.
 func (s *Server) verified(w http.ResponseWriter, r *http.Request, route string, res success.Result, log []zap.Field) {
-	s.Metrics.count(route, "verified")
+	s.opts.Metrics.count(route, "verified")
 	s.log(r).Info(route, append(log,
 		zap.String("blob", res.Blob),
 		zap.String("rule", res.Rule),
@@ -165,15 +166,15 @@ func (s *Server) verified(w http.ResponseWriter, r *http.Request, route string, 
 // upload-success budget after the last byte. It returns the body to read.
 func (s *Server) uploadDeadlines(w http.ResponseWriter, src io.Reader) io.Reader {
 	rc := http.NewResponseController(w)
-	idle, total := s.UploadTimeouts.Idle, s.UploadTimeouts.Body
+	idle, total := s.opts.TraditionalTimeouts.Idle, s.opts.TraditionalTimeouts.Body
 	if idle <= 0 {
 		idle = 30 * time.Second
 	}
 	if total < idle {
 		total = idle
 	}
-	answer := s.SuccessTimeout + 10*time.Second
-	hard := s.Now().Add(total)
+	answer := s.opts.SuccessTimeout + 10*time.Second
+	hard := s.opts.Now().Add(total)
 	extend := func(now time.Time) {
 		d := now.Add(idle)
 		if d.After(hard) {
@@ -184,8 +185,8 @@ func (s *Server) uploadDeadlines(w http.ResponseWriter, src io.Reader) io.Reader
 		_ = rc.SetReadDeadline(d)
 		_ = rc.SetWriteDeadline(d.Add(answer))
 	}
-	extend(s.Now())
-	return &progressReader{src: src, now: s.Now, extend: extend}
+	extend(s.opts.Now())
+	return &progressReader{src: src, now: s.opts.Now, extend: extend}
 }
 
 // progressReader moves the deadlines forward, at most once a second, as
@@ -284,8 +285,8 @@ func readFields(mr *multipart.Reader, v url.Values) (url.Values, *multipart.Part
 // every failure is non-2xx (the error edge).
 func (s *Server) handleUploadDone(w http.ResponseWriter, r *http.Request) {
 	const op = "upload.done"
-	if s.SuccessTimeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), s.SuccessTimeout)
+	if s.opts.SuccessTimeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.SuccessTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
@@ -314,7 +315,7 @@ func (s *Server) handleUploadDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	res, err := s.Uploads.Complete(r.Context(), user, d)
+	res, err := s.opts.Traditional.Complete(r.Context(), user, d)
 	if err != nil {
 		fail(outOfTime(r.Context(), op, err))
 		return
@@ -414,11 +415,11 @@ func (s *Server) deleteUpload(w http.ResponseWriter, r *http.Request, user authz
 	if c := params.Get(traditional.ContainerParam); c != "" {
 		container = map[string]string{traditional.ContainerParam: c}
 	}
-	if err := s.Uploads.Delete(r.Context(), user, u, container); err != nil {
+	if err := s.opts.Traditional.Delete(r.Context(), user, u, container); err != nil {
 		s.fail(w, r, uploadJSON, "upload-delete", err, log...)
 		return
 	}
-	s.Metrics.count("upload-delete", "deleted")
+	s.opts.Metrics.count("upload-delete", "deleted")
 	s.log(r).Info("upload-delete", append(log, zap.String("outcome", "deleted"))...)
 	writeJSON(w, http.StatusOK, chunkAnswer{Success: true})
 }

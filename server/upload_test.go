@@ -24,8 +24,8 @@ import (
 	"github.com/blobvalet/blobvalet/traditional"
 )
 
-// fakeUploads answers as its function fields say and records the parts.
-type fakeUploads struct {
+// fakeTraditional answers as its function fields say and records the parts.
+type fakeTraditional struct {
 	upload   func(p traditional.Part, body []byte) (*success.Result, error)
 	complete func(d traditional.Done) (success.Result, error)
 	del      func(u traditional.UUID) error
@@ -33,14 +33,14 @@ type fakeUploads struct {
 	parts    []traditional.Part
 }
 
-func (f *fakeUploads) Take(string) (func(), error) {
+func (f *fakeTraditional) Take(string) (func(), error) {
 	if f.take != nil {
 		return nil, f.take
 	}
 	return func() {}, nil
 }
-func (f *fakeUploads) ChunkLimit() int64 { return 1 << 20 }
-func (f *fakeUploads) Upload(_ context.Context, _ authz.User, p traditional.Part, body io.Reader) (*success.Result, error) {
+func (f *fakeTraditional) ChunkLimit() int64 { return 1 << 20 }
+func (f *fakeTraditional) Upload(_ context.Context, _ authz.User, p traditional.Part, body io.Reader) (*success.Result, error) {
 	f.parts = append(f.parts, p)
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -48,21 +48,22 @@ func (f *fakeUploads) Upload(_ context.Context, _ authz.User, p traditional.Part
 	}
 	return f.upload(p, data)
 }
-func (f *fakeUploads) Complete(_ context.Context, _ authz.User, d traditional.Done) (success.Result, error) {
+func (f *fakeTraditional) Complete(_ context.Context, _ authz.User, d traditional.Done) (success.Result, error) {
 	return f.complete(d)
 }
-func (f *fakeUploads) Delete(_ context.Context, _ authz.User, u traditional.UUID, _ map[string]string) error {
+func (f *fakeTraditional) Delete(_ context.Context, _ authz.User, u traditional.UUID, _ map[string]string) error {
 	return f.del(u)
 }
 
 const uuid1 = "0b472b64-1f67-4a58-add2-09137b37f3e4"
 
-func uploadServer(t *testing.T, f *fakeUploads) *testServer {
+func uploadServer(t *testing.T, f *fakeTraditional) *testServer {
 	t.Helper()
 	ts := newTestServer(t)
-	ts.Uploads = f
-	ts.Metrics = nil
-	ts.Server = New(ts.Options)
+	o := ts.opts
+	o.Traditional = f
+	o.Metrics = nil
+	ts.Server = mustNew(t, o)
 	return ts
 }
 
@@ -126,7 +127,7 @@ func TestUploadAnswers(t *testing.T) {
 		{"file before its fields", [][2]string{{"qquuid", uuid1}}, "abcd", nil, nil, nil, 400, map[string]any{"success": false, "preventRetry": true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeUploads{take: tc.take, upload: func(p traditional.Part, body []byte) (*success.Result, error) {
+			f := &fakeTraditional{take: tc.take, upload: func(p traditional.Part, body []byte) (*success.Result, error) {
 				if string(body) != tc.data {
 					t.Errorf("body %q", body)
 				}
@@ -153,7 +154,7 @@ func TestUploadAnswers(t *testing.T) {
 }
 
 func TestUploadParsesFields(t *testing.T) {
-	f := &fakeUploads{upload: func(traditional.Part, []byte) (*success.Result, error) { return nil, nil }}
+	f := &fakeTraditional{upload: func(traditional.Part, []byte) (*success.Result, error) { return nil, nil }}
 	ts := uploadServer(t, f)
 	ct, body := chunkBody(t, chunkFields, []byte("abcd"))
 	if w, _ := do(ts, "POST", "/upload", ct, body, nil); w.Code != 200 {
@@ -186,7 +187,7 @@ func TestUploadParsesFields(t *testing.T) {
 func TestUploadDoneAndDelete(t *testing.T) {
 	var gotDone traditional.Done
 	var deleted string
-	f := &fakeUploads{
+	f := &fakeTraditional{
 		complete: func(d traditional.Done) (success.Result, error) {
 			gotDone = d
 			if d.FileName == "bad.jpg" {
@@ -243,7 +244,7 @@ func TestUploadDoneAndDelete(t *testing.T) {
 }
 
 func TestUploadCORS(t *testing.T) {
-	ts := uploadServer(t, &fakeUploads{})
+	ts := uploadServer(t, &fakeTraditional{})
 	r := httptest.NewRequest("OPTIONS", "/upload/"+uuid1, nil)
 	r.Header.Set("Origin", "https://app.example.com")
 	r.Header.Set("Access-Control-Request-Method", "DELETE")

@@ -7,16 +7,11 @@
 package staging
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/blobvalet/blobvalet/blobref"
 )
@@ -27,13 +22,11 @@ const MaxSegments = 254
 // ErrNameTooLong means a final name leaves no room for the staging prefix.
 var ErrNameTooLong = errors.New("blob name is too long to stage")
 
-// Area is the staging container of one storage account.
+// Area is the staging container of one storage account: it names the
+// staging blobs, and does no I/O.
 type Area struct {
 	// Container is the private container that holds unverified uploads.
 	Container string
-	// Client is that container, with the service's own credential; Ref
-	// does not need it.
-	Client *container.Client
 }
 
 // Ref returns the staging blob of user's upload to final:
@@ -71,15 +64,4 @@ func Final(name string) (user string, final blobref.Ref, ok bool) {
 		return "", blobref.Ref{}, false
 	}
 	return string(u), blobref.Ref{Container: container, Name: blobref.Name(blob)}, true
-}
-
-// InProgress reports whether a staging blob exists, committed or holding
-// only uncommitted blocks (a chunked upload under way, which Get
-// Properties reports as missing).
-func (a Area) InProgress(ctx context.Context, ref blobref.Ref) (bool, error) {
-	_, err := a.Client.NewBlockBlobClient(string(ref.Name)).GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
-	if bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return false, nil
-	}
-	return err == nil, err
 }

@@ -4,31 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // LockBlob is the blob in the staging container whose lease lets one
 // instance sweep at a time. Its name has one segment, so no staging name
 // (three or more) is ever the same.
 const LockBlob = "blobvalet-sweeper.lock"
-
-// Lease timing: a lease of lockLease is renewed every lockRenew while a
-// sweep runs, so a crashed sweeper frees the lock within lockLease.
-const (
-	lockLease = 60 * time.Second
-	lockRenew = 20 * time.Second
-)
 
 // ErrLocked means another instance holds the sweeper's lock.
 var ErrLocked = errors.New("another instance is sweeping the staging container")
@@ -60,11 +48,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// SweepStore is the storage a sweep uses.
+type SweepStore interface {
+	blobstore.Lister
+	blobstore.Deleter
+	blobstore.Locker
+}
+
 // Sweeper removes unverified uploads older than a given age from the
 // staging container.
 type Sweeper struct {
-	// Client is the staging container, with the service's own credential.
-	Client *container.Client
+	// Container is the staging container.
+	Container string
+	// Store lists and deletes the staging blobs and holds the sweeper's
+	// lock, with the service's own credential.
+	Store SweepStore
 	// Log receives one line per removed blob and one per sweep.
 	Log *zap.Logger
 	// Metrics, if set, count removals and sweeps.
@@ -119,50 +117,49 @@ func (s *Sweeper) Sweep(ctx context.Context, olderThan time.Duration) (Report, e
 }
 
 func (s *Sweeper) sweep(ctx context.Context, cutoff time.Time) (Report, error) {
-	release, lost, err := s.lock(ctx)
-	if err != nil {
-		return Report{}, err
+	release, lost, err := s.Store.Lock(ctx, blobref.Ref{Container: s.Container, Name: LockBlob})
+	switch {
+	case errors.Is(err, blobstore.ErrTaken):
+		return Report{}, ErrLocked
+	case err != nil:
+		return Report{}, fmt.Errorf("the sweeper's lock: %w", err)
 	}
 	defer release()
 	var rep Report
-	pager := s.Client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
-		Include: container.ListBlobsInclude{UncommittedBlobs: true},
-	})
-	for pager.More() {
+	err = s.Store.List(lost, s.Container, func(item blobstore.Item) error {
 		if err := context.Cause(lost); err != nil {
-			return rep, err
+			return err
 		}
-		page, err := pager.NextPage(lost)
+		if item.Name == LockBlob {
+			return nil
+		}
+		rep.Examined++
+		if !item.LastModified.Before(cutoff) {
+			return nil
+		}
+		removed, err := s.remove(lost, item)
 		if err != nil {
-			return rep, fmt.Errorf("list staging container: %w", err)
+			if lerr := context.Cause(lost); lerr != nil {
+				return lerr
+			}
+			rep.Failed++
+			s.Log.Warn("could not remove an unverified upload; going on", s.fields(item, zap.Error(err))...)
+			if s.Metrics != nil {
+				s.Metrics.failed.Inc()
+			}
+			return nil
 		}
-		for _, item := range page.Segment.BlobItems {
-			if item.Name == nil || *item.Name == LockBlob || item.Properties == nil || item.Properties.LastModified == nil {
-				continue
-			}
-			rep.Examined++
-			if !item.Properties.LastModified.Before(cutoff) {
-				continue
-			}
-			removed, err := s.remove(lost, *item.Name, item.Properties)
-			if err != nil {
-				if lerr := context.Cause(lost); lerr != nil {
-					return rep, lerr
-				}
-				rep.Failed++
-				s.Log.Warn("could not remove an unverified upload; going on", s.fields(*item.Name, item.Properties, zap.Error(err))...)
-				if s.Metrics != nil {
-					s.Metrics.failed.Inc()
-				}
-				continue
-			}
-			if removed {
-				rep.Removed++
-				if item.Properties.ContentLength != nil {
-					rep.Bytes += *item.Properties.ContentLength
-				}
-			}
+		if removed {
+			rep.Removed++
+			rep.Bytes += item.Size
 		}
+		return nil
+	})
+	if lerr := context.Cause(lost); err != nil && lerr != nil {
+		return rep, lerr
+	}
+	if err != nil {
+		return rep, fmt.Errorf("list staging container: %w", err)
 	}
 	if rep.Failed > 0 {
 		return rep, fmt.Errorf("%w: %d", ErrIncomplete, rep.Failed)
@@ -171,9 +168,9 @@ func (s *Sweeper) sweep(ctx context.Context, cutoff time.Time) (Report, error) {
 }
 
 // fields are the log fields of a staging blob.
-func (s *Sweeper) fields(name string, p *container.BlobProperties, more ...zap.Field) []zap.Field {
-	fields := []zap.Field{zap.String("staging_blob", name), zap.Time("last_modified", p.LastModified.UTC())}
-	if user, final, ok := Final(name); ok {
+func (s *Sweeper) fields(item blobstore.Item, more ...zap.Field) []zap.Field {
+	fields := []zap.Field{zap.String("staging_blob", string(item.Name)), zap.Time("last_modified", item.LastModified.UTC())}
+	if user, final, ok := Final(string(item.Name)); ok {
 		fields = append(fields, zap.String("user", user), zap.String("container", final.Container), zap.String("blob", string(final.Name)))
 	}
 	return append(fields, more...)
@@ -183,97 +180,24 @@ func (s *Sweeper) fields(name string, p *container.BlobProperties, more ...zap.F
 // listed: an upload that is going on again is left alone. The condition is
 // on the time, not the ETag: a blob that holds only uncommitted blocks has
 // no ETag to match.
-func (s *Sweeper) remove(ctx context.Context, name string, p *container.BlobProperties) (bool, error) {
-	fields := s.fields(name, p)
+func (s *Sweeper) remove(ctx context.Context, item blobstore.Item) (bool, error) {
+	fields := s.fields(item)
 	if s.DryRun {
 		s.Log.Info("would remove an unverified upload", fields...)
 		return true, nil
 	}
-	err := Delete(ctx, s.Client.NewBlobClient(name), &blob.ModifiedAccessConditions{IfUnmodifiedSince: p.LastModified})
+	err := s.Store.Delete(ctx, blobref.Ref{Container: s.Container, Name: item.Name}, blobstore.Condition{UnmodifiedSince: item.LastModified})
 	switch {
-	case bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ConditionNotMet):
+	case errors.Is(err, blobstore.ErrNotFound), errors.Is(err, blobstore.ErrChanged):
 		return false, nil // verified, removed or written again meanwhile
 	case err != nil:
-		return false, fmt.Errorf("remove %s: %w", name, err)
+		return false, fmt.Errorf("remove %s: %w", item.Name, err)
 	}
 	s.Log.Info("removed an unverified upload", fields...)
 	if s.Metrics != nil {
 		s.Metrics.removed.Inc()
 	}
 	return true, nil
-}
-
-// Delete deletes a staging blob, as long as it meets cond, together with
-// its snapshots; a lease on it is broken first. The uploader's write SAS
-// lets them snapshot and lease their own staging blob, and neither may keep
-// blobvalet from removing it.
-func Delete(ctx context.Context, b *blob.Client, cond *blob.ModifiedAccessConditions) error {
-	opts := &blob.DeleteOptions{
-		DeleteSnapshots:  to.Ptr(blob.DeleteSnapshotsOptionTypeInclude),
-		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: cond},
-	}
-	_, err := b.Delete(ctx, opts)
-	if !bloberror.HasCode(err, bloberror.LeaseIDMissing) {
-		return err
-	}
-	lc, err := lease.NewBlobClient(b, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := lc.BreakLease(ctx, &lease.BlobBreakOptions{BreakPeriod: to.Ptr(int32(0)), ModifiedAccessConditions: cond}); err != nil {
-		return fmt.Errorf("break the lease: %w", err)
-	}
-	_, err = b.Delete(ctx, opts)
-	return err
-}
-
-// lock takes the lease on the lock blob and keeps renewing it. The
-// returned context ends when the lease is lost; release gives it back.
-func (s *Sweeper) lock(ctx context.Context) (release func(), lost context.Context, err error) {
-	lockBlob := s.Client.NewBlockBlobClient(LockBlob)
-	_, err = lockBlob.UploadBuffer(ctx, nil, &blockblob.UploadBufferOptions{
-		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}},
-	})
-	if err != nil && !bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.LeaseIDMissing, bloberror.ConditionNotMet) {
-		return nil, nil, fmt.Errorf("create the sweeper's lock blob %s: %w", LockBlob, err)
-	}
-	lc, err := lease.NewBlobClient(lockBlob, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := lc.AcquireLease(ctx, int32(lockLease/time.Second), nil); err != nil {
-		if bloberror.HasCode(err, bloberror.LeaseAlreadyPresent) {
-			return nil, nil, ErrLocked
-		}
-		return nil, nil, fmt.Errorf("lease the sweeper's lock blob %s: %w", LockBlob, err)
-	}
-	lost, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(lockRenew)
-		defer t.Stop()
-		for {
-			select {
-			case <-lost.Done():
-				return
-			case <-t.C:
-				if _, err := lc.RenewLease(lost, nil); err != nil {
-					cancel(fmt.Errorf("lost the sweeper's lock: %w", err))
-					return
-				}
-			}
-		}
-	}()
-	return func() {
-		cancel(nil)
-		wg.Wait()
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer rcancel()
-		_, _ = lc.ReleaseLease(rctx, nil) // if it fails, the lease ends by itself
-
-	}, lost, nil
 }
 
 // Run sweeps every interval until ctx ends, removing unverified uploads

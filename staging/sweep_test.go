@@ -15,6 +15,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore/azblob"
 )
 
 type body struct{ *strings.Reader }
@@ -25,7 +26,8 @@ func TestSweeperAgainstAzurite(t *testing.T) {
 	az := azuritetest.Start(t, "incoming")
 	ctx := context.Background()
 	c := az.Client().NewContainerClient("incoming")
-	area := Area{Container: "incoming", Client: c}
+	area := Area{Container: "incoming"}
+	store := azblob.Store{Client: az.Client()}
 	committed, _ := area.Ref("alice", blobref.Ref{Container: "uploads", Name: "a.txt"})
 	uncommitted, _ := area.Ref("bob", blobref.Ref{Container: "uploads", Name: "b.bin"})
 	if _, err := c.NewBlockBlobClient(string(committed.Name)).UploadBuffer(ctx, []byte("a"), nil); err != nil {
@@ -35,16 +37,16 @@ func TestSweeperAgainstAzurite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ref := range []blobref.Ref{committed, uncommitted} {
-		if busy, err := area.InProgress(ctx, ref); !busy || err != nil {
+		if busy, err := store.InProgress(ctx, ref); !busy || err != nil {
 			t.Fatalf("InProgress(%s) = %v, %v", ref, busy, err)
 		}
 	}
-	if busy, err := area.InProgress(ctx, blobref.Ref{Container: "incoming", Name: "x/y/z"}); busy || err != nil {
+	if busy, err := store.InProgress(ctx, blobref.Ref{Container: "incoming", Name: "x/y/z"}); busy || err != nil {
 		t.Fatalf("InProgress(nothing) = %v, %v", busy, err)
 	}
 
 	reg := prometheus.NewRegistry()
-	s := &Sweeper{Client: c, Log: zap.NewNop(), Metrics: NewMetrics(reg)}
+	s := &Sweeper{Container: "incoming", Store: store, Log: zap.NewNop(), Metrics: NewMetrics(reg)}
 	rep, err := s.Sweep(ctx, time.Hour)
 	if err != nil || rep.Removed != 0 || rep.Examined != 2 {
 		t.Fatalf("young uploads: %+v, %v", rep, err)
@@ -70,7 +72,7 @@ func TestSweeperAgainstAzurite(t *testing.T) {
 		t.Fatalf("sweep: %+v, %v", rep, err)
 	}
 	for _, ref := range []blobref.Ref{committed, uncommitted} {
-		if busy, _ := area.InProgress(ctx, ref); busy {
+		if busy, _ := store.InProgress(ctx, ref); busy {
 			t.Errorf("%s survived", ref)
 		}
 	}

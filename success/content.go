@@ -8,6 +8,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/bytesize"
 )
 
@@ -46,7 +47,7 @@ type Verdict struct {
 // looked for markup anywhere in the first sniffLen bytes, after a
 // byte-order mark or lines of text: a browser that is told the type would not run it, but a
 // file that holds HTML is not a picture.
-func Verify(c authz.Constraints, name blobref.Name, p Props, head []byte) (Verdict, *RuleViolation) {
+func Verify(c authz.Constraints, name blobref.Name, p blobstore.Props, head []byte) (Verdict, *RuleViolation) {
 	if p.ContentEncoding != "" {
 		return Verdict{}, &RuleViolation{"content_encoding", fmt.Sprintf("files may not be stored with a Content-Encoding (this one has %q); upload the file as it is", capped(p.ContentEncoding))}
 	}

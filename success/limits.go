@@ -3,6 +3,7 @@ package success
 import (
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // BlockBlob is the only blob type accepted in staging. A page blob declares
@@ -24,7 +25,7 @@ const DefaultMaxCompleting = 64
 
 // verify checks a staged blob's type, then the content against the rule,
 // with the default size limit for a rule that sets none.
-func (c *Checker) verify(rule *authz.Rule, name blobref.Name, p Props, head []byte) (Verdict, *RuleViolation) {
+func (c *Checker) verify(rule *authz.Rule, name blobref.Name, p blobstore.Props, head []byte) (Verdict, *RuleViolation) {
 	if p.BlobType != BlockBlob {
 		return Verdict{}, &RuleViolation{"blob_type", "only block blobs are accepted; upload the file as a block blob (x-ms-blob-type: BlockBlob)"}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 )
 
@@ -14,11 +15,11 @@ import (
 // max_size gets the default limit, never none. What fails is deleted from
 // staging and never copied.
 func TestStagedBlobLimits(t *testing.T) {
-	blobType := func(bt string, size int64) *Props { p := staged(size); p.BlobType = bt; return p }
+	blobType := func(bt string, size int64) *blobstore.Props { p := staged(size); p.BlobType = bt; return p }
 	tests := []struct {
 		name       string
 		blob       string
-		staged     *Props
+		staged     *blobstore.Props
 		defaultMax int64
 		check      string // "" = promoted
 	}{
@@ -61,8 +62,7 @@ func TestTakenBeforeCopy(t *testing.T) {
 	st := &gatedStore{fakeStore: &fakeStore{staging: staged(10), final: stamped("bob")}, gate: make(chan struct{})}
 	close(st.gate)
 	_, err := checker(st, nil).Check(context.Background(), req("alice", "users/alice/x.png"))
-	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errs.Conflict || !e.PreventRetry {
+	if !errs.Match(&errs.Error{Kind: errs.Exists, PreventRetry: true}, err) {
 		t.Fatalf("error %v, want the name taken", err)
 	}
 	if n := st.promotes.Load(); n != 0 {
@@ -83,15 +83,14 @@ func TestPromotionsCapped(t *testing.T) {
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := c.Check(short, req("alice", "users/alice/x.png"))
-	if errs.KindOf(err) != errs.Timeout {
+	if !errs.Match(&errs.Error{Kind: errs.Timeout}, err) {
 		t.Fatalf("first, outlasting its request: %v, want a timeout", err)
 	}
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err = c.Check(ctx, req("alice", "users/alice/y.png"))
 		cancel()
-		var e *errs.Error
-		if !errors.As(err, &e) || e.Kind != errs.Busy || e.PreventRetry || e.Reset {
+		if !errs.Match(&errs.Error{Kind: errs.Busy}, err) {
 			t.Fatalf("another while the first copies: %v, want busy, retryable", err)
 		}
 	}

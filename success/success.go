@@ -26,10 +26,11 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
-	"github.com/blobvalet/blobvalet/storageerr"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // Metadata keys blobvalet writes on a verified blob. An uploader's own
@@ -41,46 +42,12 @@ const (
 	metaPrefix     = "blobvalet_"
 )
 
-// Props are the stored properties of a blob.
-type Props struct {
-	Size            int64
-	ContentType     string
-	ContentEncoding string
-	ETag            string
-	// BlobType is BlockBlob, PageBlob or AppendBlob.
-	BlobType string
-	// Metadata as stored; keys may come back in another case.
-	Metadata map[string]string
-}
-
-// Commit is how a promoted blob is written.
-type Commit struct {
-	ContentType        string
-	ContentDisposition string
-	Metadata           map[string]string
-	// CreateOnly refuses to replace a blob that exists (If-None-Match: *).
-	CreateOnly bool
-}
-
-// Store is the blob storage the check needs.
+// Store is the blob storage the check needs (blobstore/azblob.Store
+// on Azure). Its errors are blobstore's sentinels.
 type Store interface {
-	// Head returns a blob's properties and up to n of its first bytes, in
-	// one round trip.
-	Head(ctx context.Context, ref blobref.Ref, n int64) (Props, []byte, error)
-	// Properties returns a blob's properties.
-	Properties(ctx context.Context, ref blobref.Ref) (Props, error)
-	// Promote copies src, as long as it still has srcETag, to dst inside
-	// storage and commits it with c's headers, metadata and condition in
-	// one step. It returns dst's new ETag.
-	Promote(ctx context.Context, src blobref.Ref, srcETag string, size int64, dst blobref.Ref, c Commit) (string, error)
-	// Delete deletes the blob only if it still has etag.
-	Delete(ctx context.Context, ref blobref.Ref, etag string) error
-	// IsNotFound reports whether err means the blob does not exist.
-	IsNotFound(err error) bool
-	// IsChanged reports whether err means the blob no longer has the ETag.
-	IsChanged(err error) bool
-	// IsTaken reports whether err means a create-only commit found a blob.
-	IsTaken(err error) bool
+	blobstore.Reader
+	blobstore.Promoter
+	blobstore.Deleter
 }
 
 // Request is a parsed upload-success request.
@@ -202,20 +169,15 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 	const op = "success.check"
 	d := c.Policy.Decide(authz.Request{User: req.User, Method: authz.Put, Blob: req.Blob})
 	if !d.Allow {
-		e := errs.E(op, errs.Forbidden, "you may not upload to "+string(req.Blob.Name))
-		e.Err = fmt.Errorf("%s", d.Reason)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, errs.Wrap(op, errs.Forbidden, "you may not upload to "+string(req.Blob.Name), fmt.Errorf("%s", d.Reason)).Final()
 	}
 	rule := d.Rule
 	stg, err := c.Staging.Ref(req.User.ID, req.Blob)
 	if err != nil {
-		e := errs.Wrap(op, errs.Invalid, err.Error(), err)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, errs.Wrap(op, errs.Invalid, err.Error(), err).Final()
 	}
 	p, head, err := c.Store.Head(ctx, stg, sniffLen)
-	if c.Store.IsNotFound(err) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		return c.promoted(ctx, req, rule)
 	}
 	if err != nil {
@@ -235,7 +197,7 @@ func (c *Checker) Check(ctx context.Context, req Request) (Result, error) {
 // its retry finds the upload promoted, or waits for the same completion.
 // So no verified upload is left half done, and no event is lost because a
 // browser stopped asking.
-func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p blobstore.Props, verdict Verdict) (Result, error) {
 	key := stg.String() + "\x00" + p.ETag
 	call := &completion{done: make(chan struct{})}
 	if running, loaded := c.completing.LoadOrStore(key, call); loaded {
@@ -272,21 +234,30 @@ func (c *Checker) complete(ctx context.Context, req Request, rule *authz.Rule, s
 }
 
 // promote copies a verified upload to its final name and finishes it.
-func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p Props, verdict Verdict) (Result, error) {
+func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, stg blobref.Ref, p blobstore.Props, verdict Verdict) (Result, error) {
 	const op = "success.promote"
 	eventID := EventID(req.Blob, p.ETag)
 	verifiedAt := c.Now().UTC().Format(time.RFC3339)
 	md := uploaderMetadata(p.Metadata, req.Blob.Name)
-	md[MetaOwner] = req.User.ID
+	md[MetaOwner] = EncodeOwner(req.User.ID)
 	md[MetaVerifiedAt] = verifiedAt
 	md[MetaEvent] = eventID
+	if err := c.prepareEvent(req, rule, Result{Size: p.Size, ContentType: verdict.ContentType, Rule: rule.Name, EventID: eventID}, md); err != nil {
+		// An upload whose event could not be stored is refused as a
+		// whole: a verified file the application is never told of would
+		// bypass whatever it does with events.
+		if derr := c.discard(ctx, op, stg, p); derr != nil {
+			return Result{}, derr
+		}
+		return Result{}, err
+	}
 	taken, err := c.exists(ctx, rule, req.Blob)
 	if err != nil {
 		return Result{}, unavailable(op, err)
 	}
 	var etag string
 	if !taken {
-		etag, err = c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, Commit{
+		etag, err = c.Store.Promote(ctx, stg, p.ETag, p.Size, req.Blob, blobstore.Commit{
 			ContentType:        verdict.ContentType,
 			ContentDisposition: verdict.Disposition,
 			Metadata:           md,
@@ -294,25 +265,25 @@ func (c *Checker) promote(ctx context.Context, req Request, rule *authz.Rule, st
 		})
 	}
 	switch {
-	case c.Store.IsChanged(err) || c.Store.IsNotFound(err):
+	case errors.Is(err, blobstore.ErrChanged) || errors.Is(err, blobstore.ErrNotFound):
 		return Result{}, changed(op)
-	case taken || c.Store.IsTaken(err):
+	case taken || errors.Is(err, blobstore.ErrTaken):
 		// Either an earlier attempt of this very upload was promoted and
 		// could not remove its staging blob, or the name is taken.
 		fp, ferr := c.Store.Properties(ctx, req.Blob)
-		if ferr != nil || meta(fp.Metadata, MetaOwner) != req.User.ID || meta(fp.Metadata, MetaEvent) != eventID {
+		if ferr != nil || meta(fp.Metadata, MetaOwner) != EncodeOwner(req.User.ID) || meta(fp.Metadata, MetaEvent) != eventID {
 			return Result{}, c.taken(ctx, stg, p, req.Blob)
 		}
-		etag, verifiedAt = fp.ETag, meta(fp.Metadata, MetaVerifiedAt)
+		etag, md = fp.ETag, fp.Metadata
 	case err != nil:
 		return Result{}, unavailable(op, err)
 	}
-	if err := c.Store.Delete(ctx, stg, p.ETag); err != nil && !c.Store.IsNotFound(err) {
+	if err := c.Store.Delete(ctx, stg, blobstore.Condition{ETag: p.ETag}); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 		// The upload is verified and in place; the sweeper removes the rest.
-		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(storageerr.Wrap(err)))
+		c.log().Warn("promoted upload's staging blob not removed", zap.String("staging_blob", string(stg.Name)), zap.Error(blobstore.Wrap(err)))
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: p.Size, ContentType: verdict.ContentType, ETag: etag, Rule: rule.Name, EventID: eventID}
-	return c.finish(ctx, req, rule, res, verifiedAt)
+	return c.finish(ctx, req, rule, res, md)
 }
 
 // exists reports whether a rule that may not overwrite finds its final name
@@ -323,7 +294,7 @@ func (c *Checker) exists(ctx context.Context, rule *authz.Rule, final blobref.Re
 		return false, nil
 	}
 	_, err := c.Store.Properties(ctx, final)
-	if c.Store.IsNotFound(err) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
@@ -335,59 +306,134 @@ func (c *Checker) exists(ctx context.Context, rule *authz.Rule, final blobref.Re
 func (c *Checker) promoted(ctx context.Context, req Request, rule *authz.Rule) (Result, error) {
 	const op = "success.check"
 	fp, err := c.Store.Properties(ctx, req.Blob)
-	if c.Store.IsNotFound(err) {
-		e := errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again")
-		e.Reset = true
-		return Result{}, e
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return Result{}, errs.E(op, errs.NotFound, "the file did not arrive in storage; it will be uploaded again").Restart()
 	}
 	if err != nil {
 		return Result{}, unavailable(op, err)
 	}
 	eventID := meta(fp.Metadata, MetaEvent)
-	if meta(fp.Metadata, MetaOwner) != req.User.ID || eventID == "" {
-		e := errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours")
-		e.PreventRetry = true
-		return Result{}, e
+	if meta(fp.Metadata, MetaOwner) != EncodeOwner(req.User.ID) || eventID == "" {
+		return Result{}, errs.E(op, errs.Forbidden, string(req.Blob.Name)+" is not an upload of yours").Final()
 	}
 	res := Result{Blob: string(req.Blob.Name), Size: fp.Size, ContentType: fp.ContentType, ETag: fp.ETag, Rule: rule.Name, EventID: eventID, Repeat: true}
-	return c.finish(ctx, req, rule, res, meta(fp.Metadata, MetaVerifiedAt))
+	return c.finish(ctx, req, rule, res, fp.Metadata)
 }
 
 // finish makes the thumbnail and stores the event for the application.
 // The answer is success only once the event is stored: the webhook is told
-// later, from the queue, however the browser carries on.
-func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, verifiedAt string) (Result, error) {
+// later, from the queue, however the browser carries on. stamp is the final
+// blob's metadata, from which the event is built as first reported.
+func (c *Checker) finish(ctx context.Context, req Request, rule *authz.Rule, res Result, stamp map[string]string) (Result, error) {
 	const op = "success.finish"
 	var err error
 	a := c.Actions[rule.Name]
 	if res.ThumbnailURL, err = c.thumbnail(a.Thumbnail, req.Blob, res.ContentType); err != nil {
 		return Result{}, errs.Wrap(op, errs.Internal, "", err)
 	}
-	target, told := "", c.GlobalWebhook
-	if a.Webhook {
-		target, told = rule.Name, true
+	ev, told, err := c.event(req, rule, res, stamp)
+	if err != nil || !told {
+		return res, err
 	}
-	if !told || c.Outbox == nil {
-		return res, nil
-	}
-	body, err := json.Marshal(Event{
-		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
-		Name: req.Name, UUID: req.UUID, Size: res.Size, ContentType: res.ContentType,
-		ETag: res.ETag, Params: req.Params, VerifiedAt: verifiedAt,
-	})
-	if err != nil {
-		return Result{}, errs.Wrap(op, errs.Internal, "", err)
-	}
-	err = c.Outbox.Enqueue(ctx, events.Event{ID: res.EventID, Target: target, Body: body})
+	err = c.Outbox.Enqueue(ctx, ev)
 	switch {
 	case errors.Is(err, events.ErrTooLarge):
-		e := errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err)
-		e.PreventRetry = true
-		return Result{}, e
+		return Result{}, eventTooLarge(op, err)
 	case err != nil:
 		return Result{}, errs.Wrap(op, errs.Unavailable, "the application could not be told yet; retrying will tell it", err)
 	}
 	return res, nil
+}
+
+// etagRoom stands for the final blob's ETag, not known before the commit,
+// when an event is checked before promotion: longer than any ETag Azure
+// gives.
+var etagRoom = strings.Repeat("0", 64)
+
+// prepareEvent stamps md, the metadata a verified upload is about to be
+// committed with, with what a repeat needs to re-send its event as first
+// reported, and checks that event as it will be stored, so that an upload
+// whose event cannot be stored is refused before anything is promoted.
+func (c *Checker) prepareEvent(req Request, rule *authz.Rule, res Result, md map[string]string) error {
+	if _, told := c.target(rule); !told {
+		return nil
+	}
+	if err := stampEventFields(md, requestFields(req)); err != nil {
+		return errs.Wrap("success.event", errs.Internal, "", err)
+	}
+	res.Blob, res.ETag = string(req.Blob.Name), etagRoom
+	_, _, err := c.event(req, rule, res, md)
+	return err
+}
+
+// event builds the event of a verified upload from its final blob's stamp
+// (md): told is false when no webhook takes the rule's events.
+//
+// A repeated success request re-stores the event, because the first
+// request may have promoted the upload and then failed to store it (the
+// queue was down, the request ran out of time); but it must not let the
+// repeat change what the application is told. So the fields the caller
+// chooses (name, uuid, params) are kept on the final blob's stamp at
+// promotion and every repeat sends those. Where they do not fit in the
+// blob's 8 KiB of metadata, the stamp keeps their checksum instead, and a
+// repeat must report the same fields (a browser's retry does): one that
+// does not is refused and stores nothing, while the event stays what it
+// first was, in the queue or for a faithful retry to store. A blob stamped
+// by an earlier release has neither, and its repeat sends its own fields.
+func (c *Checker) event(req Request, rule *authz.Rule, res Result, stamp map[string]string) (events.Event, bool, error) {
+	const op = "success.event"
+	target, told := c.target(rule)
+	if !told {
+		return events.Event{}, false, nil
+	}
+	f, err := stampedFields(req, stamp)
+	if err != nil {
+		return events.Event{}, true, err
+	}
+	body, err := json.Marshal(webhook.Payload{
+		ID: res.EventID, User: req.User.ID, Container: req.Blob.Container, Blob: res.Blob,
+		Name: f.Name, UUID: f.UUID, Size: res.Size, ContentType: res.ContentType,
+		ETag: res.ETag, Params: f.Params, VerifiedAt: meta(stamp, MetaVerifiedAt),
+	})
+	if err != nil {
+		return events.Event{}, true, errs.Wrap(op, errs.Internal, "", err)
+	}
+	ev := events.Event{ID: res.EventID, Target: target, Body: body}
+	switch err := events.CheckEvent(ev); {
+	case errors.Is(err, events.ErrTooLarge):
+		return events.Event{}, true, eventTooLarge(op, err)
+	case err != nil:
+		return events.Event{}, true, errs.Wrap(op, errs.Internal, "", err)
+	}
+	return ev, true, nil
+}
+
+// stampedFields returns the fields of an upload's event as first reported
+// (see Checker.event).
+func stampedFields(req Request, stamp map[string]string) (eventFields, error) {
+	const op = "success.event"
+	f := requestFields(req)
+	if sum := meta(stamp, MetaEventSum); sum != "" && !sameFields(f, sum) {
+		return f, errs.E(op, errs.Exists, "this upload was reported before with another name, uuid or params; its event keeps those").Final()
+	}
+	return f, nil
+}
+
+// target names the webhook that takes rule's events: the rule's own, or
+// the global one (""). told is false when none does, or no outbox stores
+// events.
+func (c *Checker) target(rule *authz.Rule) (target string, told bool) {
+	switch {
+	case c.Outbox == nil:
+		return "", false
+	case c.Actions[rule.Name].Webhook:
+		return rule.Name, true
+	}
+	return "", c.GlobalWebhook
+}
+
+func eventTooLarge(op string, err error) error {
+	return errs.Wrap(op, errs.TooLarge, "the upload's fields are too large for its event; send fewer or shorter params", err).Final()
 }
 
 // thumbnail returns the thumbnail URL of a verified blob, or "".
@@ -432,14 +478,14 @@ func (c *Checker) log() *zap.Logger {
 // credentials is the operator's to fix, so the caller hears only that the
 // fault is on the server's side.
 func unavailable(op string, err error) error {
-	se := storageerr.Wrap(err)
+	se := blobstore.Wrap(err)
 	msg := "the file cannot be checked now because of a fault on the server's side; try again later"
-	switch storageerr.Classify(err) {
-	case storageerr.Throttled:
+	switch blobstore.Classify(err) {
+	case blobstore.Throttled:
 		msg = "storage is busy; try again"
-	case storageerr.Unreachable:
+	case blobstore.Unreachable:
 		msg = "storage is not answering; try again"
-	case storageerr.Slow:
+	case blobstore.Slow:
 		msg = "storage did not answer in time; try again"
 	}
 	return errs.Wrap(op, errs.Unavailable, msg, se)
@@ -451,36 +497,31 @@ func changed(op string) error {
 
 // reject deletes a staging blob that broke its rule, if it is still the
 // blob that was checked, and returns the error for Fine Uploader.
-func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p Props, rule *authz.Rule, v *RuleViolation) error {
+func (c *Checker) reject(ctx context.Context, stg blobref.Ref, p blobstore.Props, rule *authz.Rule, v *RuleViolation) error {
 	const op = "success.reject"
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
 	}
-	e := errs.E(op, errs.Rejected, v.Message)
-	e.Err = fmt.Errorf("rule %s: check %s failed", rule.Name, v.Check)
-	e.PreventRetry = true
-	return e
+	return errs.Wrap(op, errs.Rejected, v.Message, fmt.Errorf("rule %s: check %s failed", rule.Name, v.Check)).Final()
 }
 
 // taken deletes a staging blob whose final name exists and may not be
 // replaced.
-func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p Props, final blobref.Ref) error {
+func (c *Checker) taken(ctx context.Context, stg blobref.Ref, p blobstore.Props, final blobref.Ref) error {
 	const op = "success.promote"
 	if err := c.discard(ctx, op, stg, p); err != nil {
 		return err
 	}
-	e := errs.E(op, errs.Conflict, "a file named "+string(final.Name)+" already exists and may not be replaced")
-	e.PreventRetry = true
-	return e
+	return errs.E(op, errs.Exists, "a file named "+string(final.Name)+" already exists and may not be replaced").Final()
 }
 
-func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p Props) error {
-	err := c.Store.Delete(ctx, stg, p.ETag)
+func (c *Checker) discard(ctx context.Context, op string, stg blobref.Ref, p blobstore.Props) error {
+	err := c.Store.Delete(ctx, stg, blobstore.Condition{ETag: p.ETag})
 	switch {
-	case c.Store.IsChanged(err):
+	case errors.Is(err, blobstore.ErrChanged):
 		return changed(op)
-	case err != nil && !c.Store.IsNotFound(err):
-		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", storageerr.Wrap(err))
+	case err != nil && !errors.Is(err, blobstore.ErrNotFound):
+		return errs.Wrap(op, errs.Unavailable, "the file could not be removed from storage; try again", blobstore.Wrap(err))
 	}
 	return nil
 }

@@ -13,9 +13,11 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/staging"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
@@ -26,32 +28,32 @@ func TestVerify(t *testing.T) {
 	tests := []struct {
 		name        string
 		blob        string
-		p           Props
+		p           blobstore.Props
 		head        []byte
 		check       string // "" = passes
 		contains    string
 		stored      string
 		disposition string
 	}{
-		{"png", "a.png", Props{Size: 100, ContentType: "image/png"}, png, "", "", "image/png", "inline"},
-		{"text", "a.txt", Props{Size: 5, ContentType: "text/plain"}, []byte("hello"), "", "", "text/plain; charset=utf-8", "inline"},
-		{"no declared type, sniffed ok", "a.png", Props{Size: 100}, png, "", "", "image/png", "inline"},
-		{"declared jpeg, content png: stored as png", "a.jpg", Props{Size: 100, ContentType: "image/jpeg"}, png, "", "", "image/png", "inline"},
-		{"too large", "a.png", Props{Size: 12_400_000, ContentType: "image/png"}, png, "max_size", "file is 12.4 MB; the limit is 10 MiB", "", ""},
-		{"wrong ending", "a.gif", Props{Size: 1, ContentType: "image/gif"}, []byte("GIF89a"), "extensions", "file name must end in .jpg, .png, .txt or .svg", "", ""},
-		{"declared html", "a.jpg", Props{Size: 1, ContentType: "text/html"}, []byte("<html>"), "content_types", "file type text/html is not allowed", "", ""},
-		{"html named jpg", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, []byte("<!DOCTYPE html><script>alert(1)</script>"), "content_types", "file content is text/html, not an allowed type", "", ""},
-		{"html after a BOM", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, append([]byte("\xEF\xBB\xBF"), "<html><script>alert(1)</script>"...), "content_types", "file content is text/html", "", ""},
-		{"html after a line of text", "a.jpg", Props{Size: 20, ContentType: "image/jpeg"}, []byte("hello there\n<script>alert(1)</script>"), "content_types", "file content is text/html", "", ""},
-		{"html in UTF-16", "a.txt", Props{Size: 20, ContentType: "text/plain"}, utf16("<img src=x onerror=alert(1)>"), "content_types", "file content is text/html", "", ""},
-		{"svg under image/*", "a.svg", Props{Size: 20, ContentType: "image/svg+xml"}, svg, "content_types", "file type image/svg+xml is not allowed", "", ""},
-		{"svg declared png", "a.png", Props{Size: 20, ContentType: "image/png"}, svg, "content_types", "file content is image/svg+xml", "", ""},
-		{"svg after an xml declaration", "a.txt", Props{Size: 20}, append([]byte(`<?xml version="1.0"?>`), svg...), "content_types", "file content is image/svg+xml", "", ""},
-		{"deflate encoded", "a.png", Props{Size: 20, ContentType: "image/svg+xml", ContentEncoding: "deflate"}, []byte{0x78, 0x9c, 1, 2}, "content_encoding", `has "deflate"`, "", ""},
-		{"text with a less-than sign", "a.txt", Props{Size: 20, ContentType: "text/plain"}, []byte("if a<b and b>c then"), "", "", "text/plain; charset=utf-8", "inline"},
-		{"unknown binary, declared ok", "a.png", Props{Size: 3, ContentType: "image/x-new"}, []byte{0, 1, 2}, "", "", "image/x-new", "attachment"},
-		{"unknown binary, declared png", "a.png", Props{Size: 3, ContentType: "image/png"}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
-		{"unknown binary, nothing declared", "a.png", Props{Size: 3}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
+		{"png", "a.png", blobstore.Props{Size: 100, ContentType: "image/png"}, png, "", "", "image/png", "inline"},
+		{"text", "a.txt", blobstore.Props{Size: 5, ContentType: "text/plain"}, []byte("hello"), "", "", "text/plain; charset=utf-8", "inline"},
+		{"no declared type, sniffed ok", "a.png", blobstore.Props{Size: 100}, png, "", "", "image/png", "inline"},
+		{"declared jpeg, content png: stored as png", "a.jpg", blobstore.Props{Size: 100, ContentType: "image/jpeg"}, png, "", "", "image/png", "inline"},
+		{"too large", "a.png", blobstore.Props{Size: 12_400_000, ContentType: "image/png"}, png, "max_size", "file is 12.4 MB; the limit is 10 MiB", "", ""},
+		{"wrong ending", "a.gif", blobstore.Props{Size: 1, ContentType: "image/gif"}, []byte("GIF89a"), "extensions", "file name must end in .jpg, .png, .txt or .svg", "", ""},
+		{"declared html", "a.jpg", blobstore.Props{Size: 1, ContentType: "text/html"}, []byte("<html>"), "content_types", "file type text/html is not allowed", "", ""},
+		{"html named jpg", "a.jpg", blobstore.Props{Size: 20, ContentType: "image/jpeg"}, []byte("<!DOCTYPE html><script>alert(1)</script>"), "content_types", "file content is text/html, not an allowed type", "", ""},
+		{"html after a BOM", "a.jpg", blobstore.Props{Size: 20, ContentType: "image/jpeg"}, append([]byte("\xEF\xBB\xBF"), "<html><script>alert(1)</script>"...), "content_types", "file content is text/html", "", ""},
+		{"html after a line of text", "a.jpg", blobstore.Props{Size: 20, ContentType: "image/jpeg"}, []byte("hello there\n<script>alert(1)</script>"), "content_types", "file content is text/html", "", ""},
+		{"html in UTF-16", "a.txt", blobstore.Props{Size: 20, ContentType: "text/plain"}, utf16("<img src=x onerror=alert(1)>"), "content_types", "file content is text/html", "", ""},
+		{"svg under image/*", "a.svg", blobstore.Props{Size: 20, ContentType: "image/svg+xml"}, svg, "content_types", "file type image/svg+xml is not allowed", "", ""},
+		{"svg declared png", "a.png", blobstore.Props{Size: 20, ContentType: "image/png"}, svg, "content_types", "file content is image/svg+xml", "", ""},
+		{"svg after an xml declaration", "a.txt", blobstore.Props{Size: 20}, append([]byte(`<?xml version="1.0"?>`), svg...), "content_types", "file content is image/svg+xml", "", ""},
+		{"deflate encoded", "a.png", blobstore.Props{Size: 20, ContentType: "image/svg+xml", ContentEncoding: "deflate"}, []byte{0x78, 0x9c, 1, 2}, "content_encoding", `has "deflate"`, "", ""},
+		{"text with a less-than sign", "a.txt", blobstore.Props{Size: 20, ContentType: "text/plain"}, []byte("if a<b and b>c then"), "", "", "text/plain; charset=utf-8", "inline"},
+		{"unknown binary, declared ok", "a.png", blobstore.Props{Size: 3, ContentType: "image/x-new"}, []byte{0, 1, 2}, "", "", "image/x-new", "attachment"},
+		{"unknown binary, declared png", "a.png", blobstore.Props{Size: 3, ContentType: "image/png"}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
+		{"unknown binary, nothing declared", "a.png", blobstore.Props{Size: 3}, []byte{0, 1, 2}, "content_types", "file type is unknown", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,14 +70,14 @@ func TestVerify(t *testing.T) {
 	}
 	// No constraints: anything passes, but what a browser would run is
 	// never shown inline.
-	got, v := Verify(authz.Constraints{}, "x", Props{Size: 1 << 40}, svg)
+	got, v := Verify(authz.Constraints{}, "x", blobstore.Props{Size: 1 << 40}, svg)
 	if v != nil || got.ContentType != "image/svg+xml" || got.Disposition != "attachment" {
 		t.Errorf("no constraints: %+v %+v", got, v)
 	}
-	if _, v := Verify(authz.Constraints{}, "x", Props{ContentEncoding: "gzip"}, png); v == nil || v.Check != "content_encoding" {
+	if _, v := Verify(authz.Constraints{}, "x", blobstore.Props{ContentEncoding: "gzip"}, png); v == nil || v.Check != "content_encoding" {
 		t.Errorf("no constraints, gzip: %+v", v)
 	}
-	if _, v := Verify(authz.Constraints{ContentTypes: []string{"image/svg+xml"}}, "x.svg", Props{ContentType: "image/svg+xml"}, svg); v != nil {
+	if _, v := Verify(authz.Constraints{ContentTypes: []string{"image/svg+xml"}}, "x.svg", blobstore.Props{ContentType: "image/svg+xml"}, svg); v != nil {
 		t.Errorf("svg named exactly: %+v", v)
 	}
 }
@@ -111,64 +113,58 @@ func FuzzSniff(f *testing.F) {
 
 // fakeStore is a Store of plain fields, for the decision logic.
 type fakeStore struct {
-	staging  *Props // nil: no staging blob
-	final    *Props // nil: no final blob
+	staging  *blobstore.Props // nil: no staging blob
+	final    *blobstore.Props // nil: no final blob
 	headErr  error
 	promErr  error
 	delErr   error
 	deleted  []string
-	promoted *Commit
+	promoted *blobstore.Commit
 }
 
-var (
-	errNotFound = errors.New("not found")
-	errChanged  = errors.New("changed")
-	errTaken    = errors.New("taken")
-)
-
-func (f *fakeStore) find(ref blobref.Ref) (*Props, error) {
+func (f *fakeStore) find(ref blobref.Ref) (*blobstore.Props, error) {
 	p := f.final
 	if ref.Container == "incoming" {
 		p = f.staging
 	}
 	if p == nil {
-		return nil, errNotFound
+		return nil, blobstore.ErrNotFound
 	}
 	return p, nil
 }
 
-func (f *fakeStore) Head(_ context.Context, ref blobref.Ref, _ int64) (Props, []byte, error) {
+func (f *fakeStore) Head(_ context.Context, ref blobref.Ref, _ int64) (blobstore.Props, []byte, error) {
 	if f.headErr != nil {
-		return Props{}, nil, f.headErr
+		return blobstore.Props{}, nil, f.headErr
 	}
 	p, err := f.find(ref)
 	if err != nil {
-		return Props{}, nil, err
+		return blobstore.Props{}, nil, err
 	}
 	return *p, png, nil
 }
 
-func (f *fakeStore) Properties(_ context.Context, ref blobref.Ref) (Props, error) {
+func (f *fakeStore) Properties(_ context.Context, ref blobref.Ref) (blobstore.Props, error) {
 	p, err := f.find(ref)
 	if err != nil {
-		return Props{}, err
+		return blobstore.Props{}, err
 	}
 	return *p, nil
 }
 
-func (f *fakeStore) Promote(_ context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c Commit) (string, error) {
+func (f *fakeStore) Promote(_ context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c blobstore.Commit) (string, error) {
 	if f.promErr != nil {
 		return "", f.promErr
 	}
 	if c.CreateOnly && f.final != nil {
-		return "", errTaken
+		return "", blobstore.ErrTaken
 	}
 	f.promoted = &c
-	f.final = &Props{Size: size, ContentType: c.ContentType, ETag: "\"final\"", Metadata: c.Metadata}
+	f.final = &blobstore.Props{Size: size, ContentType: c.ContentType, ETag: "\"final\"", Metadata: c.Metadata}
 	return "\"final\"", nil
 }
 
-func (f *fakeStore) Delete(_ context.Context, ref blobref.Ref, _ string) error {
+func (f *fakeStore) Delete(_ context.Context, ref blobref.Ref, _ blobstore.Condition) error {
 	f.deleted = append(f.deleted, ref.String())
 	if f.delErr != nil {
 		return f.delErr
@@ -180,10 +176,6 @@ func (f *fakeStore) Delete(_ context.Context, ref blobref.Ref, _ string) error {
 	}
 	return nil
 }
-
-func (f *fakeStore) IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
-func (f *fakeStore) IsChanged(err error) bool  { return errors.Is(err, errChanged) }
-func (f *fakeStore) IsTaken(err error) bool    { return errors.Is(err, errTaken) }
 
 // fakeOutbox records the events it stores, or fails with err.
 type fakeOutbox struct {
@@ -222,12 +214,12 @@ func req(user, name string) Request {
 	return Request{User: authz.User{ID: user}, Blob: blobref.Ref{Container: "uploads", Name: blobref.Name(name)}, UUID: "u-1", Name: "x.png"}
 }
 
-func staged(size int64) *Props {
-	return &Props{Size: size, ContentType: "image/png", ETag: "\"e1\"", BlobType: BlockBlob, Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory", "Album": "summer"}}
+func staged(size int64) *blobstore.Props {
+	return &blobstore.Props{Size: size, ContentType: "image/png", ETag: "\"e1\"", BlobType: BlockBlob, Metadata: map[string]string{"Qqfilename": "x.png", "Blobvalet_owner": "mallory", "Album": "summer"}}
 }
 
-func stamped(owner string) *Props {
-	return &Props{Size: 10, ContentType: "image/png", ETag: "\"f0\"", Metadata: map[string]string{"Blobvalet_owner": owner, "Blobvalet_event": "evt_1", "Blobvalet_verified_at": "2029-01-01T00:00:00Z"}}
+func stamped(owner string) *blobstore.Props {
+	return &blobstore.Props{Size: 10, ContentType: "image/png", ETag: "\"f0\"", Metadata: map[string]string{"Blobvalet_owner": owner, "Blobvalet_event": "evt_1", "Blobvalet_verified_at": "2029-01-01T00:00:00Z"}}
 }
 
 func TestCheckOutcomes(t *testing.T) {
@@ -246,12 +238,12 @@ func TestCheckOutcomes(t *testing.T) {
 		{"nothing staged, nothing final", &fakeStore{}, "alice", "users/alice/x.png", errs.NotFound, false, true, 0},
 		{"repeat", &fakeStore{final: stamped("alice")}, "alice", "users/alice/x.png", -1, false, false, 0},
 		{"someone else's final blob", &fakeStore{final: stamped("alice")}, "bob", "drop/report.pdf", errs.Forbidden, true, false, 0},
-		{"an unstamped final blob", &fakeStore{final: &Props{Size: 1}}, "bob", "drop/report.pdf", errs.Forbidden, true, false, 0},
+		{"an unstamped final blob", &fakeStore{final: &blobstore.Props{Size: 1}}, "bob", "drop/report.pdf", errs.Forbidden, true, false, 0},
 		{"storage down", &fakeStore{headErr: errors.New("dial tcp: refused")}, "alice", "users/alice/x.png", errs.Unavailable, false, false, 0},
 		{"too large", &fakeStore{staging: staged(1000)}, "alice", "users/alice/x.png", errs.Rejected, true, false, 1},
-		{"replaced before delete", &fakeStore{staging: staged(1000), delErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 1},
-		{"replaced before promotion", &fakeStore{staging: staged(10), promErr: errChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 0},
-		{"name taken", &fakeStore{staging: staged(10), final: stamped("bob")}, "alice", "users/alice/x.png", errs.Conflict, true, false, 1},
+		{"replaced before delete", &fakeStore{staging: staged(1000), delErr: blobstore.ErrChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 1},
+		{"replaced before promotion", &fakeStore{staging: staged(10), promErr: blobstore.ErrChanged}, "alice", "users/alice/x.png", errs.Conflict, false, false, 0},
+		{"name taken", &fakeStore{staging: staged(10), final: stamped("bob")}, "alice", "users/alice/x.png", errs.Exists, true, false, 1},
 		{"promotion failed", &fakeStore{staging: staged(10), promErr: errors.New("timeout")}, "alice", "users/alice/x.png", errs.Unavailable, false, false, 0},
 	}
 	for _, tt := range tests {
@@ -275,8 +267,7 @@ func TestCheckOutcomes(t *testing.T) {
 				}
 				return
 			}
-			var e *errs.Error
-			if !errors.As(err, &e) || e.Kind != tt.kind || e.PreventRetry != tt.prevent || e.Reset != tt.reset {
+			if !errs.Match(&errs.Error{Kind: tt.kind, PreventRetry: tt.prevent, Reset: tt.reset}, err) {
 				t.Fatalf("error %#v, want kind %v preventRetry %v reset %v", err, tt.kind, tt.prevent, tt.reset)
 			}
 			if tt.store.final != finalBefore {
@@ -335,8 +326,7 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	o := &fakeOutbox{err: errors.New("queue unreachable")}
 	st := &fakeStore{staging: staged(10)}
 	_, err := checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
-	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errs.Unavailable || e.PreventRetry || e.Msg != "the application could not be told yet; retrying will tell it" {
+	if !errs.Match(&errs.Error{Kind: errs.Unavailable, Msg: "the application could not be told yet; retrying will tell it"}, err) {
 		t.Fatalf("queue failing: %v, want a retryable 503", err)
 	}
 	o.err = nil
@@ -351,37 +341,14 @@ func TestEventStoredBeforeSuccess(t *testing.T) {
 	if len(o.stored) != 2 || o.stored[0].ID != res.EventID || o.stored[1].ID != res.EventID || o.stored[0].Target != "" {
 		t.Fatalf("stored %+v, want the event %s twice for the global webhook", o.stored, res.EventID)
 	}
-	var ev Event
+	var ev webhook.Payload
 	if err := json.Unmarshal(o.stored[0].Body, &ev); err != nil || ev.ID != res.EventID || ev.User != "alice" || ev.Blob != "users/alice/x.png" || ev.Size != 10 {
 		t.Fatalf("event body %s: %v", o.stored[0].Body, err)
 	}
 	o.err = fmt.Errorf("wrapped: %w", events.ErrTooLarge)
 	_, err = checker(st, o).Check(context.Background(), req("alice", "users/alice/x.png"))
-	if !errors.As(err, &e) || e.Kind != errs.TooLarge || !e.PreventRetry {
+	if !errs.Match(&errs.Error{Kind: errs.TooLarge, PreventRetry: true}, err) {
 		t.Fatalf("event too large: %v, want 413 with preventRetry", err)
-	}
-}
-
-func TestWebhookSignVerify(t *testing.T) {
-	secret := []byte("s3cret-s3cret-s3cret")
-	now := time.Unix(1_900_000_000, 0)
-	body := []byte(`{"blob":"x"}`)
-	h := SignWebhook(secret, now, body)
-	if !strings.HasPrefix(h, "t=1900000000,v1=") {
-		t.Fatalf("header %q", h)
-	}
-	if err := VerifyWebhook(secret, h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	for name, err := range map[string]error{
-		"other body":   VerifyWebhook(secret, h, []byte(`{"blob":"y"}`), now, time.Minute),
-		"other secret": VerifyWebhook([]byte("other"), h, body, now, time.Minute),
-		"too old":      VerifyWebhook(secret, h, body, now.Add(time.Hour), 5*time.Minute),
-		"malformed":    VerifyWebhook(secret, "v1=abc", body, now, time.Minute),
-	} {
-		if err == nil {
-			t.Errorf("%s verified", name)
-		}
 	}
 }
 
@@ -390,32 +357,6 @@ func TestExpandTemplate(t *testing.T) {
 	if got != "https://cdn.example.com/uploads/users/a/b%20c%23.png" {
 		t.Errorf("got %q", got)
 	}
-}
-
-// FuzzVerify feeds arbitrary signature headers to the receiver-side check:
-// it must never panic, and it accepts only a header that carries the true
-// HMAC of the body.
-func FuzzVerifyWebhook(f *testing.F) {
-	secret := []byte("s3cret-s3cret-s3cret")
-	now := time.Unix(1_900_000_000, 0)
-	body := []byte("{}")
-	f.Add(SignWebhook(secret, now, body))
-	f.Add("t=,v1=")
-	f.Add("t=1900000000,v1=zz,v1=00")
-	f.Fuzz(func(t *testing.T, header string) {
-		if VerifyWebhook(secret, header, body, now, time.Minute) != nil {
-			return
-		}
-		ok := false
-		for _, part := range strings.Split(header, ",") {
-			if ts, found := strings.CutPrefix(part, "t="); found {
-				ok = strings.Contains(header, "v1="+mac(secret, ts, body))
-			}
-		}
-		if !ok {
-			t.Fatalf("accepted %q", header)
-		}
-	})
 }
 
 func TestRuleActions(t *testing.T) {
@@ -469,7 +410,7 @@ type gatedStore struct {
 	promotes atomic.Int32
 }
 
-func (g *gatedStore) Promote(ctx context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c Commit) (string, error) {
+func (g *gatedStore) Promote(ctx context.Context, src blobref.Ref, etag string, size int64, dst blobref.Ref, c blobstore.Commit) (string, error) {
 	g.promotes.Add(1)
 	<-g.gate
 	return g.fakeStore.Promote(ctx, src, etag, size, dst, c)
@@ -491,8 +432,7 @@ func TestPromotionOutlivesTheRequest(t *testing.T) {
 	}
 	for i := range 2 {
 		_, err := c.Check(short(), req("alice", "users/alice/x.png"))
-		var e *errs.Error
-		if !errors.As(err, &e) || e.Kind != errs.Timeout || e.PreventRetry || e.Reset {
+		if !errs.Match(&errs.Error{Kind: errs.Timeout}, err) {
 			t.Fatalf("attempt %d while the copy runs: %v, want a retryable timeout", i, err)
 		}
 	}

@@ -60,10 +60,10 @@ func (o *oneShot) Read(p []byte) (int, error) {
 		m, err := o.src.Read(p[:want])
 		o.read += int64(m)
 		switch {
-		case err == io.EOF && o.read < o.n:
+		case errors.Is(err, io.EOF) && o.read < o.n:
 			o.err = fmt.Errorf("%w: %d of %d bytes", ErrShortPart, o.read, o.n)
 			return m, o.err
-		case err != nil && err != io.EOF:
+		case err != nil && !errors.Is(err, io.EOF):
 			o.err = err
 			return m, err
 		}
@@ -73,7 +73,7 @@ func (o *oneShot) Read(p []byte) (int, error) {
 	var b [2]byte
 	m, err := io.ReadFull(o.src, b[:1])
 	if m == 0 {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: %d of %d bytes", ErrShortPart, o.read, o.n)
 		}
 		o.err = err
@@ -87,7 +87,7 @@ func (o *oneShot) Read(p []byte) (int, error) {
 	case extra > 0:
 		o.err = fmt.Errorf("%w (%d bytes)", ErrLongPart, o.n)
 		return 0, o.err
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		o.err = err
 		return 0, err
 	}

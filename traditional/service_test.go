@@ -10,21 +10,22 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/success"
 )
 
 // fakeStore keeps blobs in memory, as far as the endpoint sees them.
 type fakeStore struct {
-	staged    map[blobref.Ref]*BlockList
-	commits   []Commit
-	finals    []Blob
+	staged    map[blobref.Ref]*blobstore.BlockList
+	commits   []blobstore.Commit
+	finals    []blobstore.Found
 	deleted   []string
 	stageErr  error
 	stageRead []int64 // bytes read of each StageBlock's body
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{staged: map[blobref.Ref]*BlockList{}} }
+func newFakeStore() *fakeStore { return &fakeStore{staged: map[blobref.Ref]*blobstore.BlockList{}} }
 
 func (f *fakeStore) StageBlock(_ context.Context, ref blobref.Ref, id string, body io.ReadSeekCloser) error {
 	n, err := body.Seek(0, io.SeekEnd)
@@ -45,46 +46,46 @@ func (f *fakeStore) StageBlock(_ context.Context, ref blobref.Ref, id string, bo
 	}
 	bl := f.staged[ref]
 	if bl == nil {
-		bl = &BlockList{}
+		bl = &blobstore.BlockList{}
 		f.staged[ref] = bl
 	}
-	bl.Uncommitted = slices.DeleteFunc(bl.Uncommitted, func(b Block) bool { return b.ID == id })
-	bl.Uncommitted = append(bl.Uncommitted, Block{ID: id, Size: n})
+	bl.Uncommitted = slices.DeleteFunc(bl.Uncommitted, func(b blobstore.Block) bool { return b.ID == id })
+	bl.Uncommitted = append(bl.Uncommitted, blobstore.Block{ID: id, Size: n})
 	return nil
 }
 
-func (f *fakeStore) Blocks(_ context.Context, ref blobref.Ref) (BlockList, error) {
+func (f *fakeStore) Blocks(_ context.Context, ref blobref.Ref) (blobstore.BlockList, error) {
 	bl := f.staged[ref]
 	if bl == nil {
-		return BlockList{}, ErrNotFound
+		return blobstore.BlockList{}, blobstore.ErrNotFound
 	}
 	return *bl, nil
 }
 
-func (f *fakeStore) CommitBlocks(_ context.Context, ref blobref.Ref, ids []string, c Commit) error {
+func (f *fakeStore) CommitBlocks(_ context.Context, ref blobref.Ref, ids []string, c blobstore.Commit) error {
 	bl := f.staged[ref]
 	if bl == nil && len(ids) > 0 {
-		return ErrNotFound
+		return blobstore.ErrNotFound
 	}
 	if bl == nil {
-		bl = &BlockList{}
+		bl = &blobstore.BlockList{}
 		f.staged[ref] = bl
 	}
-	var committed []Block
+	var committed []blobstore.Block
 	for _, id := range ids {
-		i := slices.IndexFunc(bl.Uncommitted, func(b Block) bool { return b.ID == id })
+		i := slices.IndexFunc(bl.Uncommitted, func(b blobstore.Block) bool { return b.ID == id })
 		if i < 0 {
 			return errors.New("no such block")
 		}
 		committed = append(committed, bl.Uncommitted[i])
 	}
-	*bl = BlockList{Committed: committed}
+	*bl = blobstore.BlockList{Committed: committed}
 	f.commits = append(f.commits, c)
 	return nil
 }
 
-func (f *fakeStore) Find(_ context.Context, _, prefix string) ([]Blob, error) {
-	var out []Blob
+func (f *fakeStore) Find(_ context.Context, _, prefix string) ([]blobstore.Found, error) {
+	var out []blobstore.Found
 	for _, b := range f.finals {
 		if strings.HasPrefix(string(b.Name), prefix) {
 			out = append(out, b)
@@ -258,7 +259,7 @@ func TestUploadBadBodies(t *testing.T) {
 		t.Fatal("a bad body became a block")
 	}
 	// Foreign blocks in the way: staging removed, the client starts over.
-	store.stageErr = ErrBlockIDLength
+	store.stageErr = blobstore.ErrBlockIDLength
 	_, err := s.Upload(context.Background(), alice, chunk(u, 0, 2, 4, 8), strings.NewReader("abcd"))
 	var e *errs.Error
 	if !errors.As(err, &e) || !e.Reset || len(store.deleted) != 1 {
@@ -290,7 +291,7 @@ func TestDelete(t *testing.T) {
 	u := mustUUID(t, testUUID)
 	s, store, _ := testService(t)
 	name := blobref.Name("users/alice/" + testUUID + ".txt")
-	store.finals = []Blob{
+	store.finals = []blobstore.Found{
 		{Name: "users/alice/" + testUUID + "-other.txt", ETag: "e0", Metadata: map[string]string{"Qquuid": "5b3f0976-b4fe-4101-9386-8b3d46352a48", "Blobvalet_owner": "alice"}},
 		{Name: name, ETag: "e1", Metadata: map[string]string{"Qquuid": testUUID, "Blobvalet_owner": "alice"}},
 	}

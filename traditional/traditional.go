@@ -22,62 +22,30 @@ import (
 
 	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/success"
 )
 
-// The errors a Store answers with; test with errors.Is.
-var (
-	// ErrNotFound: no such blob.
-	ErrNotFound = errors.New("no such blob")
-	// ErrChanged: the blob no longer has the ETag it was read with.
-	ErrChanged = errors.New("the blob changed")
-	// ErrBlockIDLength: the blob holds uncommitted blocks whose ids have
-	// another length (another client's upload to the same name).
-	ErrBlockIDLength = errors.New("the blob holds blocks of another client")
-)
-
-// Block is one block of a blob.
-type Block struct {
-	ID   string
-	Size int64
-}
-
-// BlockList is what a blob holds: its committed blocks, in order, and its
-// uncommitted ones.
-type BlockList struct {
-	Committed, Uncommitted []Block
-}
-
-// Commit is how the staging blob is committed.
-type Commit struct {
-	ContentType string
-	Metadata    map[string]string
-}
-
-// Blob is a blob found by Find.
-type Blob struct {
-	Name     blobref.Name
-	ETag     string
-	Metadata map[string]string
-}
-
-// Store is the blob storage the endpoint needs.
+// Store is the blob storage the endpoint needs. It answers with the
+// storage port's errors (blobstore.ErrNotFound, ErrChanged,
+// blobstore.ErrBlockIDLength, …); test with errors.Is.
 type Store interface {
 	// StageBlock stores body, of the length its Seek(0, io.SeekEnd) tells,
 	// as uncommitted block id of ref, replacing a block of that id. It
 	// reads body once and never rewinds it.
 	StageBlock(ctx context.Context, ref blobref.Ref, id string, body io.ReadSeekCloser) error
-	// Blocks lists ref's blocks; ErrNotFound when it has none.
-	Blocks(ctx context.Context, ref blobref.Ref) (BlockList, error)
+	// Blocks lists ref's blocks; blobstore.ErrNotFound when it has none.
+	Blocks(ctx context.Context, ref blobref.Ref) (blobstore.BlockList, error)
 	// CommitBlocks commits ref as the blocks ids, in order, with c's type
 	// and metadata.
-	CommitBlocks(ctx context.Context, ref blobref.Ref, ids []string, c Commit) error
+	CommitBlocks(ctx context.Context, ref blobref.Ref, ids []string, c blobstore.Commit) error
 	// Find lists the committed blobs of container whose names begin with
 	// prefix, with their metadata.
-	Find(ctx context.Context, container, prefix string) ([]Blob, error)
+	Find(ctx context.Context, container, prefix string) ([]blobstore.Found, error)
 	// Delete deletes ref if it still has etag ("" deletes whatever is
-	// there): ErrChanged if it has another, ErrNotFound if none.
+	// there): blobstore.ErrChanged if it has another, blobstore.ErrNotFound
+	// if none.
 	Delete(ctx context.Context, ref blobref.Ref, etag string) error
 }
 
@@ -266,10 +234,10 @@ func (s *Service) stage(ctx context.Context, stg blobref.Ref, p Part, body io.Re
 		return errs.Wrap(op, errs.Invalid, "the chunk's size is not the announced qqchunksize; send it again", src.Err())
 	case src.Err() != nil:
 		return errs.Wrap(op, errs.Invalid, "the chunk did not arrive whole; send it again", src.Err())
-	case errors.Is(err, ErrBlockIDLength):
+	case errors.Is(err, blobstore.ErrBlockIDLength):
 		// Blocks of another client's upload to this name: it is abandoned
 		// (this user's own), so start over without it.
-		if derr := s.Store.Delete(ctx, stg, ""); derr != nil && !errors.Is(derr, ErrNotFound) {
+		if derr := s.Store.Delete(ctx, stg, ""); derr != nil && !errors.Is(derr, blobstore.ErrNotFound) {
 			return unavailable(op, derr)
 		}
 		return reset(op, "an earlier upload to this name was in the way; starting over")
@@ -291,7 +259,7 @@ func (s *Service) Complete(ctx context.Context, user authz.User, d Done) (succes
 	}
 	req := success.Request{User: user, Blob: final, UUID: d.UUID.String(), Name: d.FileName, Params: d.Params}
 	bl, err := s.Store.Blocks(ctx, stg)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, blobstore.ErrNotFound) {
 		// Promoted by an earlier request, or never here: the check tells.
 		return s.Checker.Check(ctx, req)
 	}
@@ -317,7 +285,7 @@ func (s *Service) Complete(ctx context.Context, user authz.User, d Done) (succes
 	return s.Checker.Check(ctx, req)
 }
 
-func hasPartOf(u UUID, blocks []Block) bool {
+func hasPartOf(u UUID, blocks []blobstore.Block) bool {
 	for _, b := range blocks {
 		if _, ok := partOf(u, b.ID); ok {
 			return true
@@ -329,7 +297,7 @@ func hasPartOf(u UUID, blocks []Block) bool {
 // checkParts checks that the uncommitted blocks hold every part of d, and
 // that their sizes add up as Fine Uploader cuts a file: every part the
 // size of the first but the last, which is not larger.
-func checkParts(d Done, blocks []Block) error {
+func checkParts(d Done, blocks []blobstore.Block) error {
 	const op = "upload.done"
 	sizes := make([]int64, d.Total)
 	for _, b := range blocks {
@@ -371,8 +339,8 @@ func (s *Service) commit(ctx context.Context, stg blobref.Ref, ids []string, fil
 	}
 	md["qqfilename"] = url.PathEscape(fileName)
 	md["qquuid"] = u.String()
-	if err := s.Store.CommitBlocks(ctx, stg, ids, Commit{ContentType: contentType, Metadata: md}); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	if err := s.Store.CommitBlocks(ctx, stg, ids, blobstore.Commit{ContentType: contentType, Metadata: md}); err != nil {
+		if errors.Is(err, blobstore.ErrNotFound) {
 			return reset("upload.commit", "the parts of this upload are gone; starting over")
 		}
 		return unavailable("upload.commit", err)
@@ -424,9 +392,9 @@ func (s *Service) Delete(ctx context.Context, user authz.User, u UUID, params ma
 		}
 		err := s.Store.Delete(ctx, ref, b.ETag)
 		switch {
-		case errors.Is(err, ErrChanged):
+		case errors.Is(err, blobstore.ErrChanged):
 			return errs.E(op, errs.Conflict, "the file changed while it was being deleted; try again")
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, blobstore.ErrNotFound):
 			continue
 		case err != nil:
 			return unavailable(op, err)

@@ -1,5 +1,3 @@
-// Package azblob implements blobvalet's storage needs on Azure Blob
-// Storage.
 package azblob
 
 import (
@@ -16,8 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/blobref"
-	"github.com/blobvalet/blobvalet/storageerr"
-	"github.com/blobvalet/blobvalet/traditional"
+	"github.com/blobvalet/blobvalet/blobstore"
 )
 
 // Blocks is the store of the traditional upload endpoint
@@ -28,26 +25,17 @@ type Blocks struct {
 	Client *service.Client
 }
 
-var _ traditional.Store = Blocks{}
-
 func (s Blocks) blob(ref blobref.Ref) *blockblob.Client {
 	return s.Client.NewContainerClient(ref.Container).NewBlockBlobClient(string(ref.Name))
 }
 
-// blocksErr maps Azure's answers to the store's errors, classified for
-// the log.
+// blocksErr maps Azure's answers to the store's errors: the port's
+// sentinels (Wrap), and blobstore.ErrBlockIDLength.
 func blocksErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case bloberror.HasCode(err, bloberror.BlobNotFound):
-		return errors.Join(traditional.ErrNotFound, storageerr.Wrap(err))
-	case bloberror.HasCode(err, bloberror.ConditionNotMet):
-		return errors.Join(traditional.ErrChanged, storageerr.Wrap(err))
-	case bloberror.HasCode(err, bloberror.InvalidBlobOrBlock):
-		return errors.Join(traditional.ErrBlockIDLength, storageerr.Wrap(err))
+	if bloberror.HasCode(err, bloberror.InvalidBlobOrBlock) {
+		return errors.Join(blobstore.ErrBlockIDLength, Wrap(err))
 	}
-	return storageerr.Wrap(err)
+	return Wrap(err)
 }
 
 // StageBlock implements traditional.Store.
@@ -57,25 +45,25 @@ func (s Blocks) StageBlock(ctx context.Context, ref blobref.Ref, id string, body
 }
 
 // Blocks implements traditional.Store.
-func (s Blocks) Blocks(ctx context.Context, ref blobref.Ref) (traditional.BlockList, error) {
+func (s Blocks) Blocks(ctx context.Context, ref blobref.Ref) (blobstore.BlockList, error) {
 	resp, err := s.blob(ref).GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
 	if err != nil {
-		return traditional.BlockList{}, blocksErr(err)
+		return blobstore.BlockList{}, blocksErr(err)
 	}
-	conv := func(in []*blockblob.Block) []traditional.Block {
-		out := make([]traditional.Block, 0, len(in))
+	conv := func(in []*blockblob.Block) []blobstore.Block {
+		out := make([]blobstore.Block, 0, len(in))
 		for _, b := range in {
 			if b != nil && b.Name != nil && b.Size != nil {
-				out = append(out, traditional.Block{ID: *b.Name, Size: *b.Size})
+				out = append(out, blobstore.Block{ID: *b.Name, Size: *b.Size})
 			}
 		}
 		return out
 	}
-	return traditional.BlockList{Committed: conv(resp.CommittedBlocks), Uncommitted: conv(resp.UncommittedBlocks)}, nil
+	return blobstore.BlockList{Committed: conv(resp.CommittedBlocks), Uncommitted: conv(resp.UncommittedBlocks)}, nil
 }
 
 // CommitBlocks implements traditional.Store.
-func (s Blocks) CommitBlocks(ctx context.Context, ref blobref.Ref, ids []string, c traditional.Commit) error {
+func (s Blocks) CommitBlocks(ctx context.Context, ref blobref.Ref, ids []string, c blobstore.Commit) error {
 	md := make(map[string]*string, len(c.Metadata))
 	for k, v := range c.Metadata {
 		md[k] = to.Ptr(v)
@@ -88,12 +76,12 @@ func (s Blocks) CommitBlocks(ctx context.Context, ref blobref.Ref, ids []string,
 }
 
 // Find implements traditional.Store.
-func (s Blocks) Find(ctx context.Context, containerName, prefix string) ([]traditional.Blob, error) {
+func (s Blocks) Find(ctx context.Context, containerName, prefix string) ([]blobstore.Found, error) {
 	pager := s.Client.NewContainerClient(containerName).NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
 		Prefix:  to.Ptr(prefix),
 		Include: container.ListBlobsInclude{Metadata: true},
 	})
-	var out []traditional.Blob
+	var out []blobstore.Found
 	for pager.More() && len(out) < maxFound {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
@@ -109,7 +97,7 @@ func (s Blocks) Find(ctx context.Context, containerName, prefix string) ([]tradi
 					md[k] = *v
 				}
 			}
-			out = append(out, traditional.Blob{Name: blobref.Name(*it.Name), ETag: string(*it.Properties.ETag), Metadata: md})
+			out = append(out, blobstore.Found{Name: blobref.Name(*it.Name), ETag: string(*it.Properties.ETag), Metadata: md})
 		}
 	}
 	return out, nil

@@ -228,6 +228,7 @@ func (a *App) Run(ctx context.Context, sig Signals) error {
 	go func() { failed <- public.Serve(a.secure(ln)) }()
 	go func() { failed <- adm.Serve(admin) }()
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("admin", admin.Addr().String()))
+	_ = log.Sync() // the line a supervisor waits for goes out at once
 	select {
 	case err := <-failed:
 		public.Close()

@@ -13,7 +13,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
-	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/web"
 )
@@ -167,7 +167,7 @@ func ensureEventQueues(ctx context.Context, cfg *config.Config) error {
 	if ev := cfg.Events(); ev != nil {
 		name = ev.Queue
 	}
-	queues, err := events.NewQueues(svc, name)
+	queues, err := azurequeue.NewQueues(svc, name)
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,15 @@ import (
 
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
+	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
-	"github.com/blobvalet/blobvalet/storageerr"
 	"github.com/blobvalet/blobvalet/success"
 )
 
@@ -27,7 +29,9 @@ var (
 	_ server.Authenticator  = (*authn.Authenticator)(nil)
 	_ server.Signer         = (*sas.SharedKeySigner)(nil)
 	_ server.Signer         = (*sas.DelegationSigner)(nil)
-	_ server.Stager         = staging.Area{}
+	_ blobstore.Prober      = azblob.Store{}
+	_ success.Store         = azblob.Store{}
+	_ staging.SweepStore    = azblob.Store{}
 	_ server.SuccessChecker = (*success.Checker)(nil)
 	_ success.Outbox        = (*events.Outbox)(nil)
 )
@@ -76,6 +80,8 @@ type generation struct {
 	// deliverer posts the events waiting in the queue to this
 	// configuration's webhooks; nil when none is configured.
 	deliverer *events.Deliverer
+	// queues are the deliverer's, which readiness asks whether they answer.
+	queues *azurequeue.Queues
 	// probe is a client that never retries, so that each check says at
 	// once what failed.
 	probe *service.Client
@@ -114,9 +120,10 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		if err != nil {
 			return nil, err
 		}
+		g.queues = queues
 		outbox = &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}
 		g.deliverer = &events.Deliverer{
-			Queues: queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
+			Queues: queues.Queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
 			Log: log.Named("events"), Metrics: d.eventsMetrics,
 		}
 		if d.deliveryBackoff != nil {
@@ -145,18 +152,21 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 			zap.String("staging", cfg.Staging.Container),
 			zap.Int("rules", len(cfg.Policy().Rules())))
 	}
-	area := staging.Area{Container: cfg.Staging.Container, Client: client.NewContainerClient(cfg.Staging.Container)}
-	checker := newChecker(cfg, client, signer, area, outbox, log)
+	area := staging.Area{Container: cfg.Staging.Container}
+	store := azblob.Store{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
+		return signer.Sign(ref, blobstore.Read, time.Now().Add(promotionReadLifetime))
+	}}
+	checker := newChecker(cfg, store, signer, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
 	uploads, err := newUploads(cfg, d, given, area, checker)
 	if err != nil {
 		return nil, err
 	}
-	var up server.Uploads
+	var traditional server.Traditional
 	if uploads != nil {
-		up = uploads
+		traditional = uploads
 	}
-	g.srv = server.New(server.Options{
+	g.srv, err = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
 		Policy:      cfg.Policy(),
@@ -164,6 +174,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		Signer:      signer,
 		Lifetime:    time.Duration(cfg.SAS.Lifetime),
 		Staging:     area,
+		Uploads:     store,
 		CORSOrigins: cfg.CORSOrigins,
 		Ready:       d.readiness.report,
 		Now:         d.now,
@@ -172,12 +183,15 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		Metrics:     d.metrics,
 		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
 
-		SuccessTimeout:     cfg.Success.Timeout.Duration(),
-		SuccessMaxInFlight: cfg.Success.MaxInFlight,
-		Uploads:            up,
-		UploadTimeouts:     uploadTimeouts(cfg.Upload),
+		SuccessTimeout:      cfg.Success.Timeout.Duration(),
+		SuccessMaxInFlight:  cfg.Success.MaxInFlight,
+		Traditional:         traditional,
+		TraditionalTimeouts: uploadTimeouts(cfg.Upload),
 	})
-	g.sweeper = &staging.Sweeper{Client: area.Client, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
+	if err != nil {
+		return nil, err
+	}
+	g.sweeper = &staging.Sweeper{Container: area.Container, Store: store, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
 }
 
@@ -219,7 +233,7 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client, 
 		d := sas.NewDelegationSigner(cfg.Resolver(), client, allowHTTP, time.Now, sas.DefaultKeyLifetime, sas.DefaultRenewBefore)
 		d.Failed = func(err error) { failed("delegation_key", err) }
 		if err := d.Start(ctx); err != nil {
-			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %w", cfg.Storage.Account, storageerr.Wrap(err))
+			return nil, nil, fmt.Errorf("storage account %s refused a user delegation key: give blobvalet's identity the Storage Blob Delegator role (and Storage Blob Data Contributor on the containers): %w", cfg.Storage.Account, azblob.Wrap(err))
 		}
 		return d, d.Ready, nil
 	}
@@ -237,14 +251,12 @@ const promotionReadLifetime = time.Hour
 // newChecker assembles the upload-success check from the configuration.
 // Each rule's actions (checkerActions) are found by its name; events are
 // stored in outbox (nil: none).
-func newChecker(cfg *config.Config, client *service.Client, signer server.Signer, area staging.Area, outbox success.Outbox, log *zap.Logger) *success.Checker {
+func newChecker(cfg *config.Config, store success.Store, signer server.Signer, area staging.Area, outbox success.Outbox, log *zap.Logger) *success.Checker {
 	readURL := func(ref blobref.Ref, expiry time.Time) (string, error) {
-		return signer.Sign(ref, sas.Permissions{Read: true}, expiry)
+		return signer.Sign(ref, blobstore.Read, expiry)
 	}
 	return &success.Checker{
-		Store: success.AzureStore{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
-			return readURL(ref, time.Now().Add(promotionReadLifetime))
-		}},
+		Store:         store,
 		Policy:        cfg.Policy(),
 		Staging:       area,
 		Actions:       checkerActions(cfg.Rules),
@@ -264,7 +276,7 @@ func newChecker(cfg *config.Config, client *service.Client, signer server.Signer
 // request waits for.
 func backgroundFailed(log *zap.Logger, metrics *server.Metrics) func(task string, err error) {
 	return func(task string, err error) {
-		log.Error(task+" failed", zap.String("task", task), zap.Error(storageerr.Wrap(err)))
+		log.Error(task+" failed", zap.String("task", task), zap.Error(azblob.Wrap(err)))
 		metrics.BackgroundFailed(task)
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/server"
-	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // Parts of readiness: blobvalet is ready while it can sign; verifying
@@ -101,10 +101,10 @@ func (g *generation) refresh(ctx context.Context, st *readiness, log *zap.Logger
 	st.set(partSigning, g.signingErr())
 	ctx, cancel := within(ctx, probeTimeout)
 	defer cancel()
-	if g.deliverer != nil {
-		err := g.deliverer.Queues.Check(ctx, g.cfg.Storage.Account)
+	if g.queues != nil {
+		err := g.queues.Check(ctx, g.cfg.Storage.Account)
 		if err != nil {
-			err = fmt.Errorf("events queue: %w", storageerr.Wrap(err))
+			err = fmt.Errorf("events queue: %w", azblob.Wrap(err))
 		}
 		st.set(partEvents, err)
 	}
@@ -124,7 +124,7 @@ func (g *generation) refresh(ctx context.Context, st *readiness, log *zap.Logger
 		if u := unreachable(ctx, g.cfg.Storage, err); u != nil {
 			err = u
 		} else {
-			err = fmt.Errorf("storage account %s: %w", g.cfg.Storage.Account, storageerr.Wrap(err))
+			err = fmt.Errorf("storage account %s: %w", g.cfg.Storage.Account, azblob.Wrap(err))
 		}
 	}
 	st.set(partVerifying, err)

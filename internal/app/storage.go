@@ -13,9 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
-	"github.com/blobvalet/blobvalet/events"
-	"github.com/blobvalet/blobvalet/storageerr"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 )
 
 // How the Azure storage clients are built: credentials, retries and
@@ -147,12 +147,12 @@ func noRetries(p clientSettings) clientSettings {
 
 // eventQueues returns the events queue and its dead-letter queue, once
 // both are found in the storage account.
-func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p clientSettings, check bool) (*events.Queues, error) {
+func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p clientSettings, check bool) (*azurequeue.Queues, error) {
 	svc, err := newQueueServiceClient(st, ev.Endpoint, p)
 	if err != nil {
 		return nil, fmt.Errorf("queue client: %w", err)
 	}
-	queues, err := events.NewQueues(svc, ev.Queue)
+	queues, err := azurequeue.NewQueues(svc, ev.Queue)
 	if err != nil {
 		return nil, fmt.Errorf("webhook.queue: %w", err)
 	}
@@ -162,7 +162,7 @@ func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p cl
 	cctx, cancel := within(ctx, startCheckTimeout)
 	defer cancel()
 	if err := queues.Check(cctx, st.Account); err != nil {
-		return nil, fmt.Errorf("webhook events: %w", storageerr.Wrap(err))
+		return nil, fmt.Errorf("webhook events: %w", azstore.Wrap(err))
 	}
 	return queues, nil
 }

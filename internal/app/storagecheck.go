@@ -12,9 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobvalet/blobvalet/authn"
+	"github.com/blobvalet/blobvalet/blobstore"
+	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
-	"github.com/blobvalet/blobvalet/storageerr"
 )
 
 // How storage is checked: at start (tried again until startCheckTimeout
@@ -43,20 +44,20 @@ func isUnreachable(err error) bool {
 }
 
 // unreachable classifies err from a storage call made within ctx
-// (storageerr.Classify): no answer, or none in time, becomes an
+// (azblob.Classify): no answer, or none in time, becomes an
 // unreachableError that names the real cause; anything else is nil.
 func unreachable(ctx context.Context, st config.Storage, err error) error {
 	var oe *net.OpError
-	switch c := storageerr.Classify(err); {
+	switch c := azblob.Classify(err); {
 	case err == nil:
 		return nil
-	case c == storageerr.Unreachable && errors.As(err, &oe):
+	case c == blobstore.Unreachable && errors.As(err, &oe):
 		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %w", st.Endpoint, oe)}
 	case ctx.Err() != nil:
 		return unreachableError{fmt.Errorf("storage endpoint %s did not answer: %w", st.Endpoint, context.Cause(ctx))}
-	case c == storageerr.Unreachable:
+	case c == blobstore.Unreachable:
 		return unreachableError{fmt.Errorf("storage endpoint %s cannot be reached: %s", st.Endpoint, errs.FirstLine(err))}
-	case c == storageerr.Slow:
+	case c == blobstore.Slow:
 		return unreachableError{fmt.Errorf("storage endpoint %s did not answer: %s", st.Endpoint, errs.FirstLine(err))}
 	}
 	return nil
@@ -75,13 +76,13 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 		if u := unreachable(ctx, st, err); u != nil {
 			return fmt.Errorf("%w: check storage.endpoint and the network", u)
 		}
-		if storageerr.Classify(err) == storageerr.Refused {
+		if azblob.Classify(err) == blobstore.Refused {
 			if st.Credential == config.CredentialAzureAD {
-				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%w)", st.Account, st.Endpoint, storageerr.Wrap(err))
+				return fmt.Errorf("storage account %s at %s refused blobvalet's Entra ID identity: grant it the Storage Blob Data Contributor role (%w)", st.Account, st.Endpoint, azblob.Wrap(err))
 			}
-			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key (%w)", st.Account, st.Endpoint, st.KeyName(), storageerr.Wrap(err))
+			return fmt.Errorf("storage account %s at %s refused the key %q: check that it is the account's current key (%w)", st.Account, st.Endpoint, st.KeyName(), azblob.Wrap(err))
 		}
-		return fmt.Errorf("storage account %s at %s: %w", st.Account, st.Endpoint, storageerr.Wrap(err))
+		return fmt.Errorf("storage account %s at %s: %w", st.Account, st.Endpoint, azblob.Wrap(err))
 	}
 	for _, c := range containers {
 		_, err := client.NewContainerClient(c).GetProperties(ctx, nil)
@@ -92,7 +93,7 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 			return u
 		}
 		if err != nil {
-			return fmt.Errorf("container %q: %w", c, storageerr.Wrap(err))
+			return fmt.Errorf("container %q: %w", c, azblob.Wrap(err))
 		}
 	}
 	props, err := client.NewContainerClient(stagingContainer).GetProperties(ctx, nil)
@@ -102,7 +103,7 @@ func checkStorage(ctx context.Context, client *service.Client, st config.Storage
 	case err != nil && unreachable(ctx, st, err) != nil:
 		return unreachable(ctx, st, err)
 	case err != nil:
-		return fmt.Errorf("staging container %q: %w", stagingContainer, storageerr.Wrap(err))
+		return fmt.Errorf("staging container %q: %w", stagingContainer, azblob.Wrap(err))
 	case props.BlobPublicAccess != nil && *props.BlobPublicAccess != "":
 		return fmt.Errorf("staging container %q allows public access (%s): unverified uploads must never be readable; make it private (az storage container set-permission --account-name %s --name %s --public-access off)", stagingContainer, *props.BlobPublicAccess, st.Account, stagingContainer)
 	}

@@ -17,7 +17,10 @@ import (
 	"github.com/blobvalet/blobvalet/traditional"
 )
 
-var _ server.Uploads = (*traditional.Service)(nil)
+var (
+	_ server.Traditional = (*traditional.Service)(nil)
+	_ traditional.Store  = azblob.Blocks{}
+)
 
 // uploadResponseTimeout is how long storage may take to answer a Put Block
 // once the last byte of the chunk is sent.
@@ -74,8 +77,8 @@ func newUploads(cfg *config.Config, d deps, given *service.ClientOptions, area s
 }
 
 // uploadTimeouts are the deadlines of /upload's requests.
-func uploadTimeouts(u config.Upload) server.UploadTimeouts {
-	return server.UploadTimeouts{Idle: u.IdleTimeout.Duration(), Body: u.ChunkDeadline()}
+func uploadTimeouts(u config.Upload) server.TraditionalTimeouts {
+	return server.TraditionalTimeouts{Idle: u.IdleTimeout.Duration(), Body: u.ChunkDeadline()}
 }
 
 // UploadHook is called with each part of a traditional upload before it is

@@ -211,9 +211,9 @@ func printCORSDiff(w io.Writer, r corscfg.Result) {
 	fmt.Fprintln(w, "\nAfter:")
 	printCORSRules(w, r.After, r.Index)
 	switch r.Action {
-	case "add":
+	case corscfg.Add:
 		fmt.Fprintf(w, "\n+ rule %d added for %s; the other %d rule(s) kept as they are.\n", r.Index+1, joinOrDash(r.After[r.Index].AllowedOrigins), len(r.Before))
-	case "update":
+	case corscfg.Update:
 		fmt.Fprintf(w, "\n~ rule %d updated in place; the other %d rule(s) kept as they are.\n", r.Index+1, len(r.Before)-1)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/internal/app"
 )
 
@@ -83,7 +84,7 @@ func runEvents(ctx context.Context, _ Process, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "blobvalet: queue client: %v\n", err)
 		return 1
 	}
-	queues, err := events.NewQueues(svc, *queue)
+	queues, err := azurequeue.NewQueues(svc, *queue)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
 		return 1
@@ -95,7 +96,7 @@ func runEvents(ctx context.Context, _ Process, args []string, stdout, stderr io.
 		return 1
 	}
 	if cmd == "list" {
-		return listDeadLetters(ctx, queues, *asJSON, stdout, stderr)
+		return listDeadLetters(ctx, queues.Queues, *asJSON, stdout, stderr)
 	}
 	moved, err := queues.Replay(ctx, ids...)
 	for _, id := range moved {

@@ -26,12 +26,12 @@ func runServe(ctx context.Context, p Process, args []string, stdout, stderr io.W
 	if !ok {
 		return 1
 	}
-	log, err := app.NewLogger(cfg.Log, stderr)
+	log, stopLog, err := app.NewBufferedLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
 		return 1
 	}
-	defer log.Sync()
+	defer stopLog()
 	build := currentBuild(p.Version)
 	log.Info("blobvalet starting", build.LogFields()...)
 	a, err := app.New(ctx, cfg, app.Options{Log: log, ConfigPath: *path, Build: build})

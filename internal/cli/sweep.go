@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/internal/app"
 	"github.com/blobvalet/blobvalet/staging"
 )
@@ -57,7 +58,7 @@ func runSweep(ctx context.Context, _ Process, args []string, stdout, stderr io.W
 		log.Error("blobvalet cannot sweep", zap.Error(err))
 		return 1
 	}
-	s := &staging.Sweeper{Client: client.NewContainerClient(cfg.Staging.Container), Log: log, DryRun: *dryRun}
+	s := &staging.Sweeper{Container: cfg.Staging.Container, Store: azblob.Store{Client: client}, Log: log, DryRun: *dryRun}
 	rep, err := s.Sweep(ctx, age)
 	if errors.Is(err, staging.ErrLocked) {
 		fmt.Fprintf(stdout, "another instance is sweeping staging container %s now; nothing done\n", cfg.Staging.Container)

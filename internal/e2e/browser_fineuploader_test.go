@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
 
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
@@ -176,7 +177,7 @@ func TestBrowserPageWithoutSuccess(t *testing.T) {
 	if !p.staged("alice", name) {
 		t.Fatal("the upload is not in staging")
 	}
-	sw := &staging.Sweeper{Client: p.env.dev.Storage.Client().NewContainerClient("incoming"), Log: zap.NewNop()}
+	sw := &staging.Sweeper{Container: "incoming", Store: azstore.Store{Client: p.env.dev.Storage.Client()}, Log: zap.NewNop()}
 	if _, err := sw.Sweep(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}

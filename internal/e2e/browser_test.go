@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/blobvalet/blobvalet/blobref"
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/internal/app"
-	"github.com/blobvalet/blobvalet/staging"
 )
 
 // The browser tests drive real clients in a real Chromium against
@@ -247,7 +247,7 @@ func (p *page) gone(name string) bool {
 func (p *page) staged(user, name string) bool {
 	p.t.Helper()
 	ref := blobref.Ref{Container: "incoming", Name: blobref.Name(staged(user, "uploads", name))}
-	busy, err := staging.Area{Client: p.env.dev.Storage.Client().NewContainerClient("incoming")}.InProgress(context.Background(), ref)
+	busy, err := azstore.Store{Client: p.env.dev.Storage.Client()}.InProgress(context.Background(), ref)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
 
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/internal/app"
 	"github.com/blobvalet/blobvalet/staging"
@@ -330,7 +331,7 @@ func TestBrowserTraditionalCancel(t *testing.T) {
 		t.Fatal("no blocks in staging: the test did not cancel mid-file")
 	}
 	// Cancel tells the server nothing: the sweeper removes the blocks.
-	sw := &staging.Sweeper{Client: p.env.dev.Storage.Client().NewContainerClient("incoming"), Log: zap.NewNop()}
+	sw := &staging.Sweeper{Container: "incoming", Store: azstore.Store{Client: p.env.dev.Storage.Client()}, Log: zap.NewNop()}
 	if _, err := sw.Sweep(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +460,7 @@ func TestBrowserTraditionalResumeAfterSweep(t *testing.T) {
 	if _, err := bb.CommitBlockList(context.Background(), nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	sw := &staging.Sweeper{Client: p.env.dev.Storage.Client().NewContainerClient("incoming"), Log: zap.NewNop()}
+	sw := &staging.Sweeper{Container: "incoming", Store: azstore.Store{Client: p.env.dev.Storage.Client()}, Log: zap.NewNop()}
 	if _, err := sw.Sweep(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}

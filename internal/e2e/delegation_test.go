@@ -31,6 +31,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite"
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/blobref"
+	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
 	"github.com/blobvalet/blobvalet/internal/app"
@@ -246,7 +247,7 @@ func TestDelegationKeyRenewal(t *testing.T) {
 	mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for d.Fetches() < 2 {
-		if _, err := d.Sign(ref, sas.Permissions{Create: true, Write: true}, clock().Add(time.Minute)); err != nil {
+		if _, err := d.Sign(ref, blobstore.Upload, clock().Add(time.Minute)); err != nil {
 			t.Fatalf("a SAS request failed during renewal: %v", err)
 		}
 		if time.Now().After(deadline) {
@@ -254,7 +255,7 @@ func TestDelegationKeyRenewal(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	uri, err := d.Sign(ref, sas.Permissions{Create: true, Write: true}, clock().Add(time.Hour))
+	uri, err := d.Sign(ref, blobstore.Upload, clock().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 )
 
 // TestEventsCommand: "blobvalet events list" shows a dead letter, "replay"
@@ -22,7 +23,7 @@ func TestEventsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	queues, err := events.NewQueues(svc, "cmd-events")
+	queues, err := azurequeue.NewQueues(svc, "cmd-events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestEventsCommand(t *testing.T) {
 	if err := (&events.Outbox{Queue: queues.Main}).Enqueue(ctx, events.Event{ID: "ev-1", Target: "gone-rule", Body: []byte(`{"id":"ev-1"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	d := &events.Deliverer{Queues: queues, Targets: func(string) (events.Target, bool) { return events.Target{}, false }, MaxAttempts: 1}
+	d := &events.Deliverer{Queues: queues.Queues, Targets: func(string) (events.Target, bool) { return events.Target{}, false }, MaxAttempts: 1}
 	if n, err := d.RunOnce(ctx); n != 1 || err != nil {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
+	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/internal/app"
 	"github.com/blobvalet/blobvalet/internal/faultproxy"
 	"github.com/blobvalet/blobvalet/server"
@@ -45,7 +46,7 @@ func newQueueStackOn(t *testing.T, az *azurite.Server, queueEndpoint string, edi
 	if err != nil {
 		t.Fatal(err)
 	}
-	queues, err := events.NewQueues(svc, config.DefaultEventsQueue)
+	queues, err := azurequeue.NewQueues(svc, config.DefaultEventsQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func newQueueStackOn(t *testing.T, az *azurite.Server, queueEndpoint string, edi
 	if edit != nil {
 		edit(&c)
 	}
-	return &queueStack{stack: startStack(t, az, c, app.Options{}), queues: queues}
+	return &queueStack{stack: startStack(t, az, c, app.Options{}), queues: queues.Queues}
 }
 
 // counter returns the value of a counter in the process's registry.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/blobref"
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/internal/app"
-	"github.com/blobvalet/blobvalet/staging"
 )
 
 // The attacks that the staging design closes, replayed against Azurite as
@@ -223,7 +223,7 @@ func TestSweepCommand(t *testing.T) {
 	if out := s.sweep(t, "--older-than", "0s"); !strings.Contains(out, "removed 2 unverified uploads") {
 		t.Fatalf("sweep: %q", out)
 	}
-	if busy, err := (staging.Area{Client: s.az.Client().NewContainerClient("incoming")}).InProgress(context.Background(), s.stagedRef("bob", "uploads", "users/bob/b.bin")); busy || err != nil {
+	if busy, err := (azstore.Store{Client: s.az.Client()}).InProgress(context.Background(), s.stagedRef("bob", "uploads", "users/bob/b.bin")); busy || err != nil {
 		t.Fatalf("uncommitted upload survived: %v %v", busy, err)
 	}
 	var errOut bytes.Buffer

@@ -17,7 +17,7 @@ import (
 
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/internal/app"
-	"github.com/blobvalet/blobvalet/success"
+	"github.com/blobvalet/blobvalet/webhook"
 )
 
 // A 1x1 PNG.
@@ -140,7 +140,7 @@ func TestSuccessAgainstAzurite(t *testing.T) {
 type receiver struct {
 	mu     sync.Mutex
 	down   bool
-	events []success.Event
+	events []webhook.Payload
 	bad    int
 	failed int // deliveries answered 503 while down
 }
@@ -151,10 +151,10 @@ func (rc *receiver) setDown(down bool) {
 	rc.down = down
 }
 
-func (rc *receiver) received() []success.Event {
+func (rc *receiver) received() []webhook.Payload {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return append([]success.Event(nil), rc.events...)
+	return append([]webhook.Payload(nil), rc.events...)
 }
 
 func (rc *receiver) badSignatures() int {
@@ -172,12 +172,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	if err := success.VerifyWebhook([]byte(webhookSecret), r.Header.Get(success.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify([]byte(webhookSecret), r.Header.Get(webhook.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
 		rc.bad++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	var ev success.Event
+	var ev webhook.Payload
 	json.Unmarshal(body, &ev)
 	rc.events = append(rc.events, ev)
 	w.WriteHeader(http.StatusNoContent)

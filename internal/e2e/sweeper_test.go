@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	azstore "github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/staging"
 )
 
@@ -73,7 +74,7 @@ func TestSweepPastSnapshotsAndLeases(t *testing.T) {
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	reg := prometheus.NewRegistry()
-	sw := &staging.Sweeper{Client: client.NewContainerClient("incoming"), Log: zap.New(core), Metrics: staging.NewMetrics(reg)}
+	sw := &staging.Sweeper{Container: "incoming", Store: azstore.Store{Client: client}, Log: zap.New(core), Metrics: staging.NewMetrics(reg)}
 	rep, err := sw.Sweep(ctx, 0)
 	if !errors.Is(err, staging.ErrIncomplete) || rep.Removed != 3 || rep.Failed != 1 {
 		t.Fatalf("sweep: %+v, %v; want 3 removed, 1 failed, ErrIncomplete", rep, err)

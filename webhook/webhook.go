@@ -1,29 +1,34 @@
-package success
+// Package webhook is what an application's webhook receives from
+// blobvalet: the Payload of a verified upload, posted as JSON, and its
+// signature, which Sign makes and Verify checks as a receiver does.
+//
+// The signature header is "t=<unix seconds>,v1=<hex HMAC-SHA256 of
+// "<t>.<body>">", keyed by the webhook's secret: the timestamp inside the
+// signed bytes lets a receiver refuse a replayed delivery.
+package webhook
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/blobvalet/blobvalet/events"
 )
 
-// SignatureHeader carries a webhook event's signature:
-// "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">".
-const SignatureHeader = events.SignatureHeader
+// SignatureHeader carries a delivery's signature (see the package doc).
+const SignatureHeader = "Blobvalet-Signature"
 
 // EventIDHeader carries the event's id, also in the body, so that a
 // receiver can drop a duplicate before it parses the body.
-const EventIDHeader = events.EventIDHeader
+const EventIDHeader = "Blobvalet-Event-Id"
 
-// Event tells the application that a verified file has arrived at its
-// final name. ID is the same every time the same upload is announced:
-// delivery is at least once, and receivers drop duplicates by ID.
-type Event struct {
+// Payload tells the application that a verified file has arrived at its
+// final name: the body of the webhook's POST. ID is the same every time the
+// same upload is announced: delivery is at least once, and receivers drop
+// duplicates by ID.
+type Payload struct {
 	ID          string            `json:"id"`
 	User        string            `json:"user"`
 	Container   string            `json:"container"`
@@ -37,12 +42,13 @@ type Event struct {
 	VerifiedAt  string            `json:"verifiedAt"`
 }
 
-// SignWebhook returns the signature header value for body sent at t, as
-// the events deliverer signs it.
-func SignWebhook(secret []byte, t time.Time, body []byte) string {
-	return events.Sign(secret, t, body)
+// Sign returns the signature header value for body sent at t.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
 }
 
+// mac is the hex HMAC-SHA256 of "<ts>.<body>".
 func mac(secret []byte, ts string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(ts))
@@ -51,17 +57,17 @@ func mac(secret []byte, ts string, body []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// VerifyWebhook checks a signature header against body, as a receiver does: the
+// Verify checks a signature header against body, as a receiver does: the
 // HMAC must match and the timestamp be within tolerance of now.
-func VerifyWebhook(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
 	var ts, sig string
-	for _, part := range bytes.Split([]byte(header), []byte(",")) {
-		k, v, _ := bytes.Cut(part, []byte("="))
-		switch string(k) {
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
 		case "t":
-			ts = string(v)
+			ts = v
 		case "v1":
-			sig = string(v)
+			sig = v
 		}
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
