@@ -61,6 +61,9 @@ type Config struct {
 	Success Success `yaml:"success"`
 	// Shutdown sets how blobvalet stops.
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Upload configures Fine Uploader's traditional endpoint, off unless
+	// enabled.
+	Upload Upload `yaml:"upload"`
 
 	policy   *authz.Policy
 	resolver *blobref.Resolver
@@ -201,6 +204,7 @@ func (c *Config) complete(getenv func(string) string) error {
 		c.TLS.complete(&p)
 	}
 	c.Shutdown.complete(&p)
+	c.Upload.complete(&p, c.policy.Containers())
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())

@@ -33,6 +33,9 @@ type Route string
 const (
 	SAS     Route = "sas"
 	Success Route = "success"
+	// Upload is Fine Uploader's traditional endpoint: each chunk is one
+	// request, as each chunk is one signature on /sas.
+	Upload Route = "upload"
 )
 
 // Bucket is a token bucket: Rate requests a second on average, up to Burst

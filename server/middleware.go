@@ -107,6 +107,8 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	sas      *prometheus.CounterVec
 	success  *prometheus.CounterVec
+	// uploads counts the traditional endpoint's requests.
+	uploads *prometheus.CounterVec
 	// background counts failures of work no request waits for, by task.
 	background *prometheus.CounterVec
 
@@ -163,6 +165,8 @@ func (m *Metrics) count(route, outcome string) {
 		m.sasDecision(outcome, "").Inc()
 	case "success":
 		m.success.WithLabelValues(outcome).Inc()
+	case "upload", "upload-done", "upload-delete":
+		m.uploads.WithLabelValues(route, outcome).Inc()
 	}
 }
 
@@ -194,12 +198,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "blobvalet_uploads_checked_total",
 			Help: "Upload-success checks by outcome (verified, rejected, denied, missing, changed, limited, busy, timeout, error).",
 		}, []string{"outcome"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blobvalet_traditional_requests_total",
+			Help: "Requests of Fine Uploader's traditional endpoint by route (upload, upload-done, upload-delete) and outcome (stored, verified, deleted, and the failures of the error edge).",
+		}, []string{"route", "outcome"}),
 		background: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_background_failures_total",
 			Help: "Failures of work no request waits for, by task (promotion: a copy that outlasted its request; delegation_key: renewing the user delegation key).",
 		}, []string{"task"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.sas, m.success, m.background,
+	reg.MustRegister(m.requests, m.duration, m.sas, m.success, m.uploads, m.background,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,6 +1,7 @@
 // Package server is blobvalet's HTTP layer: routing, CORS, request ids,
 // logging, metrics, and the mapping of errors to HTTP answers. It serves the
-// public API (/sas, /success, /healthz and web/client's plugin files) and
+// public API (/sas, /success, Fine Uploader's traditional endpoint under
+// /upload, /healthz and web/client's plugin files) and
 // the admin endpoints (/readyz, /metrics); the demo page's routes come from
 // package web through Options.Extra, and main owns the listeners. The
 // decisions it serves are made in packages authz, sas and success.
@@ -76,6 +77,11 @@ type Options struct {
 	// SuccessMaxInFlight caps the upload-success checks running at once;
 	// 0 means no cap.
 	SuccessMaxInFlight int
+	// Traditional takes Fine Uploader's traditional uploads; nil leaves
+	// /upload out.
+	Traditional Traditional
+	// TraditionalTimeouts are the deadlines of /upload's requests.
+	TraditionalTimeouts TraditionalTimeouts
 }
 
 // Server answers Fine Uploader's requests.
@@ -111,6 +117,9 @@ func New(o Options) (*Server, error) {
 	r.HandleFunc("/sas", s.handleSAS).Methods(http.MethodGet).Name("sas")
 	if o.Success != nil {
 		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
+	}
+	if o.Traditional != nil {
+		s.uploadRoutes(r)
 	}
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead).Name("healthz")
 	client.Routes(r)
@@ -197,8 +206,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cors() func(http.Handler) http.Handler {
 	opts := []handlers.CORSOption{
-		handlers.AllowedMethods([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch}),
-		handlers.AllowedHeaders([]string{"Authorization", "Content-Type", "X-Requested-With", "Cache-Control", RequestIDHeader}),
+		handlers.AllowedMethods([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}),
+		// X-Mime-Type is Fine Uploader's file type in raw uploads.
+		handlers.AllowedHeaders([]string{"Authorization", "Content-Type", "X-Requested-With", "Cache-Control", "X-Mime-Type", RequestIDHeader}),
 		handlers.ExposedHeaders([]string{RequestIDHeader}),
 		handlers.MaxAge(600),
 	}
@@ -331,6 +341,11 @@ func allowedMethods(path string) string {
 		return "GET"
 	case "/success":
 		return "POST, PUT, PATCH"
+	case "/upload", "/upload/done":
+		return "POST"
+	}
+	if strings.HasPrefix(path, "/upload/") {
+		return "DELETE"
 	}
 	return "GET, HEAD"
 }

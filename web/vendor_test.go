@@ -27,10 +27,23 @@ func installedPackage(t *testing.T, file, content string) string {
 	return dir
 }
 
+// addFile adds a file to an installed package's directory.
+func addFile(t *testing.T, dir, file, content string) {
+	t.Helper()
+	path := filepath.Join(dir, file)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestVendorFromEnvironment serves Fine Uploader and Uppy from the
 // directories the environment names, with no npm to install them from.
 func TestVendorFromEnvironment(t *testing.T) {
 	fu := installedPackage(t, "azure.fine-uploader/azure.fine-uploader.min.js", "/* fine uploader */")
+	addFile(t, fu, "fine-uploader/fine-uploader.min.js", "/* traditional */")
 	uppy := installedPackage(t, "dist/uppy.min.mjs", "/* uppy */")
 	t.Setenv(FineUploaderDirEnv, fu)
 	t.Setenv(UppyDirEnv, uppy)
@@ -43,8 +56,9 @@ func TestVendorFromEnvironment(t *testing.T) {
 	r := mux.NewRouter()
 	Routes(Demo{}, v)(r)
 	for path, want := range map[string]string{
-		"/vendor/fine-uploader/azure.fine-uploader.min.js": "/* fine uploader */",
-		"/vendor/uppy/uppy.min.mjs":                        "/* uppy */",
+		"/vendor/fine-uploader/azure.fine-uploader.min.js":       "/* fine uploader */",
+		"/vendor/uppy/uppy.min.mjs":                              "/* uppy */",
+		"/vendor/fine-uploader-traditional/fine-uploader.min.js": "/* traditional */",
 	} {
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
@@ -55,7 +69,9 @@ func TestVendorFromEnvironment(t *testing.T) {
 }
 
 func TestVendorFromEnvironmentChecked(t *testing.T) {
-	t.Setenv(FineUploaderDirEnv, installedPackage(t, "azure.fine-uploader/azure.fine-uploader.min.js", "x"))
+	fu := installedPackage(t, "azure.fine-uploader/azure.fine-uploader.min.js", "x")
+	addFile(t, fu, "fine-uploader/fine-uploader.min.js", "x")
+	t.Setenv(FineUploaderDirEnv, fu)
 	wrong := installedPackage(t, "uppy.min.mjs", "x") // dist/ missing
 	t.Setenv(UppyDirEnv, wrong)
 	_, err := InstallVendor(context.Background(), nil)

@@ -1,8 +1,9 @@
 // Package web is blobvalet's browser side. Every blobvalet serves the Uppy
 // plugin (client/uppy-blobvalet.js, the reference client of the protocol) at
-// /client/. blobvalet dev also serves a demo page: Fine Uploader Azure or
-// Uppy, from npm packages installed on first use, wired to blobvalet's
-// endpoints and the local emulator.
+// /client/. blobvalet dev also serves a demo page: Fine Uploader Azure,
+// Fine Uploader traditional (through blobvalet's /upload) or Uppy, from npm
+// packages installed on first use, wired to blobvalet's endpoints and the
+// local emulator.
 package web
 
 import (
@@ -45,6 +46,9 @@ const (
 // and one file that must be there.
 var vendored = []struct{ spec, env, url, name, dir, check string }{
 	{FineUploader, FineUploaderDirEnv, "/vendor/fine-uploader/", "fine-uploader", "azure.fine-uploader", "azure.fine-uploader.min.js"},
+	// The same package's traditional build, which sends files to
+	// blobvalet's /upload.
+	{FineUploader, FineUploaderDirEnv, "/vendor/fine-uploader-traditional/", "fine-uploader", "fine-uploader", "fine-uploader.min.js"},
 	// Uppy's ES module bundle, which an import map names as @uppy/core.
 	{Uppy, UppyDirEnv, "/vendor/uppy/", "uppy", "dist", "uppy.min.mjs"},
 }

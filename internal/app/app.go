@@ -62,6 +62,9 @@ type Options struct {
 	// (events.Deliverer); nil and 0 keep its defaults.
 	DeliveryBackoff func(attempt int) time.Duration
 	DeliveryPoll    time.Duration
+	// UploadHook, if set, sees each part of a traditional upload before it
+	// is stored, and fails it by returning an error: for tests.
+	UploadHook UploadHook
 }
 
 // App serves with the current configuration and swaps in a new one on
@@ -125,6 +128,7 @@ func (a *App) deps() deps {
 		log: a.log, extra: a.opts.Extra, now: a.opts.Now, metrics: a.metrics, sweepMetrics: a.sweepMetrics, eventsMetrics: a.eventsMetrics,
 		clients: clientSettings{token: a.opts.Token, options: a.opts.Client}, readiness: a.readiness,
 		deliveryBackoff: a.opts.DeliveryBackoff, deliveryPoll: a.opts.DeliveryPoll,
+		uploadHook: a.opts.UploadHook,
 	}
 }
 

@@ -63,6 +63,9 @@ type DevOptions struct {
 	Log io.Writer
 	// Expose allows a listen address other than loopback.
 	Expose bool
+	// UploadHook sees each part of a traditional upload before it is
+	// stored (Options.UploadHook); for tests.
+	UploadHook UploadHook
 }
 
 // StartDev starts Azurite, sets it up for the demo, and starts the service
@@ -112,6 +115,7 @@ auth:
     - {user: alice, token_env: DEV_ALICE_TOKEN, groups: [staff]}
     - {user: bob, token_env: DEV_BOB_TOKEN}
 log: {format: console}
+upload: {enabled: true, container: uploads}
 `, ln.Addr().String(), az.Account(), az.Endpoint(), az.QueueEndpoint(), url) + devRules
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return secrets[k] })
 	if err != nil {
@@ -130,7 +134,7 @@ log: {format: console}
 		Users:        []web.User{{ID: "alice", Token: env.Tokens["alice"]}, {ID: "bob", Token: env.Tokens["bob"]}},
 	}
 	st := newReadiness(log)
-	g, err := newGeneration(ctx, cfg, deps{log: log, extra: web.Routes(demo, vendor), readiness: st}, startupCheck)
+	g, err := newGeneration(ctx, cfg, deps{log: log, extra: web.Routes(demo, vendor), readiness: st, uploadHook: o.UploadHook}, startupCheck)
 	if err != nil {
 		return nil, err
 	}

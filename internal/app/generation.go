@@ -53,6 +53,8 @@ type deps struct {
 	// when set.
 	deliveryBackoff func(attempt int) time.Duration
 	deliveryPoll    time.Duration
+	// uploadHook is the traditional endpoint's test hook; nil for none.
+	uploadHook UploadHook
 }
 
 // checkMode says how newGeneration checks storage.
@@ -95,6 +97,7 @@ type generation struct {
 // Publishing it to readiness, once it is in force, is the caller's job.
 func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkMode) (*generation, error) {
 	log := d.log
+	given := d.clients.options
 	if d.clients.options == nil {
 		d.clients.options = &service.ClientOptions{ClientOptions: storageClientOptions(cfg.Success.Timeout.Duration())}
 	}
@@ -155,6 +158,14 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	}}
 	checker := newChecker(cfg, store, signer, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
+	uploads, err := newUploads(cfg, d, given, area, checker)
+	if err != nil {
+		return nil, err
+	}
+	var traditional server.Traditional
+	if uploads != nil {
+		traditional = uploads
+	}
 	g.srv, err = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
@@ -172,8 +183,10 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 		Metrics:     d.metrics,
 		Limits:      limits.New(limitsOptions(cfg.Limits), time.Now, log.Named("limits")),
 
-		SuccessTimeout:     cfg.Success.Timeout.Duration(),
-		SuccessMaxInFlight: cfg.Success.MaxInFlight,
+		SuccessTimeout:      cfg.Success.Timeout.Duration(),
+		SuccessMaxInFlight:  cfg.Success.MaxInFlight,
+		Traditional:         traditional,
+		TraditionalTimeouts: uploadTimeouts(cfg.Upload),
 	})
 	if err != nil {
 		return nil, err

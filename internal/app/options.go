@@ -18,7 +18,12 @@ import (
 func limitsOptions(c config.Limits) limits.Options {
 	b := func(r config.RateLimit) limits.Bucket { return limits.Bucket{Rate: rate.Limit(r.Rate), Burst: r.Burst} }
 	return limits.Options{
-		Routes:          map[limits.Route]limits.Bucket{limits.SAS: b(c.SAS), limits.Success: b(c.Success)},
+		Routes: map[limits.Route]limits.Bucket{
+			limits.SAS: b(c.SAS), limits.Success: b(c.Success),
+			// A chunk sent through blobvalet takes the place of a chunk's
+			// signature: the same allowance, in a bucket of its own.
+			limits.Upload: b(c.SAS),
+		},
 		Unauthenticated: b(c.Unauthenticated),
 		TrustedProxies:  c.Proxies(),
 	}

@@ -82,7 +82,7 @@ func needBrowser(t *testing.T) *browserEnv {
 	}
 	browserOnce.Do(func() {
 		ctx, stop := context.WithCancel(context.Background())
-		dev, err := app.StartDev(ctx, app.DevOptions{Listen: "127.0.0.1:0", Log: io.Discard})
+		dev, err := app.StartDev(ctx, app.DevOptions{Listen: "127.0.0.1:0", Log: io.Discard, UploadHook: devUploadHook})
 		if err != nil {
 			stop()
 			browserErr = err

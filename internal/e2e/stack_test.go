@@ -61,6 +61,17 @@ type Config struct {
 	Success     *Success  `yaml:"success,omitempty"`
 	Webhook     *Webhook  `yaml:"webhook,omitempty"`
 	Limits      *Limits   `yaml:"limits,omitempty"`
+	Upload      *Upload   `yaml:"upload,omitempty"`
+}
+
+// Upload is the upload section.
+type Upload struct {
+	Enabled     bool   `yaml:"enabled"`
+	Container   string `yaml:"container,omitempty"`
+	Name        string `yaml:"name,omitempty"`
+	MaxChunk    string `yaml:"max_chunk,omitempty"`
+	MaxInFlight int    `yaml:"max_in_flight,omitempty"`
+	PerUser     int    `yaml:"per_user,omitempty"`
 }
 
 // Storage is the storage section.

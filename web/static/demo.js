@@ -1,6 +1,8 @@
 // The demo page: Fine Uploader Azure wired to blobvalet (everything a real
 // page needs is in the qq.azure.FineUploader call), and the demo's controls.
-// With ?client=uppy the page uses Uppy instead (uppy-demo.js).
+// With ?client=traditional it is Fine Uploader's traditional build, sending
+// the files through blobvalet's /upload (the qq.FineUploader call); with
+// ?client=uppy it is Uppy (uppy-demo.js).
 "use strict";
 
 (async function () {
@@ -11,7 +13,7 @@
   const keepNames = document.getElementById("keepnames");
   const hint = document.getElementById("hint");
   const clientSelect = document.getElementById("client");
-  const client = params.get("client") === "uppy" ? "uppy" : "fine-uploader";
+  const client = ["uppy", "traditional"].includes(params.get("client")) ? params.get("client") : "fine-uploader";
 
   for (const u of demo.users) {
     const opt = document.createElement("option");
@@ -54,6 +56,78 @@
   if (client === "uppy") {
     return;
   }
+  // The two Fine Uploader builds each define window.qq: load only one.
+  await new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = client === "traditional"
+      ? "/vendor/fine-uploader-traditional/fine-uploader.min.js"
+      : "/vendor/fine-uploader/azure.fine-uploader.min.js";
+    s.onload = resolve;
+    s.onerror = reject;
+    document.head.appendChild(s);
+  });
+
+  const thumbnails = { placeholders: { waitingPath: "/demo/file.svg", notAvailablePath: "/demo/file.svg" } };
+  const callbacks = {
+    onSubmitted: (id, name) => record("submitted", id, name),
+    onUploadChunkSuccess: (id, chunk) => record("chunk", id, chunk.partIndex),
+    onComplete: (id, name, response, xhr) => record(response && response.success ? "complete" : "failed", id, response),
+    onError: (id, name, reason) => record("error", id, reason),
+    onCancel: (id) => record("cancel", id),
+    onResume: (id) => record("resume", id),
+    onDeleteComplete: (id, xhr, isError) => record(isError ? "deleteFailed" : "deleted", id),
+    onAllComplete: () => record("allComplete"),
+  };
+
+  if (client === "traditional") {
+    folderInput.disabled = keepNames.disabled = true;
+    hint.textContent = "Files go through blobvalet to " + (params.get("container") || "uploads") + "/users/" + userSelect.value + "/<uuid>.";
+    // Everything a page needs for the traditional endpoint. Headers must
+    // be objects (a function is ignored), so they are set again when the
+    // user changes; delete has headers of its own.
+    const container = params.get("container");
+    const uploader = new qq.FineUploader({
+      element: document.getElementById("uploader"),
+      template: "qq-template",
+      request: {
+        endpoint: "/upload",
+        customHeaders: auth(),
+        params: container ? { container } : {},
+        // ?raw=on sends each chunk as the body, its params in the query.
+        paramsInBody: params.get("raw") !== "on",
+        forceMultipart: params.get("raw") !== "on",
+      },
+      chunking: {
+        enabled: true,
+        partSize: Number(params.get("partSize")) || 4000000,
+        concurrent: { enabled: true },
+        // Required: without it the server never learns that a file is complete.
+        success: { endpoint: "/upload/done" },
+      },
+      resume: {
+        enabled: true,
+        recordsExpireIn: 1,
+        // Who uploads, and which file: a name and a size alone would resume
+        // another file's parts.
+        customKeys: (id) => [userSelect.value, String(uploader.getFile(id).lastModified)],
+      },
+      retry: { enableAuto: true, maxAutoAttempts: 5, autoAttemptDelay: 1, showButton: true },
+      deleteFile: { enabled: true, endpoint: "/upload", customHeaders: auth(), params: container ? { container } : {}, forceConfirm: false },
+      debug: params.get("debug") === "on",
+      // Show the server's reason for a failed file, not "Upload failed".
+      failedUploadTextDisplay: { mode: "custom" },
+      cors: { expected: false },
+      warnBeforeUnload: false,
+      thumbnails,
+      callbacks,
+    });
+    userSelect.addEventListener("change", () => {
+      uploader.setCustomHeaders(auth());
+      uploader.setDeleteFileCustomHeaders(auth());
+    });
+    window.demoUploader = uploader;
+    return;
+  }
 
   window.demoUploader = new qq.azure.FineUploader({
     element: document.getElementById("uploader"),
@@ -75,20 +149,7 @@
     chunking: { enabled: true, concurrent: { enabled: true } },
     retry: { enableAuto: true, maxAutoAttempts: 2, showButton: true },
     deleteFile: { enabled: true, forceConfirm: false },
-    thumbnails: {
-      placeholders: {
-        waitingPath: "/demo/file.svg",
-        notAvailablePath: "/demo/file.svg",
-      },
-    },
-    callbacks: {
-      onSubmitted: (id, name) => record("submitted", id, name),
-      onUploadChunkSuccess: (id, chunk) => record("chunk", id, chunk.partIndex),
-      onComplete: (id, name, response, xhr) => record(response && response.success ? "complete" : "failed", id, response),
-      onError: (id, name, reason) => record("error", id, reason),
-      onCancel: (id) => record("cancel", id),
-      onDeleteComplete: (id, xhr, isError) => record(isError ? "deleteFailed" : "deleted", id),
-      onAllComplete: () => record("allComplete"),
-    },
+    thumbnails,
+    callbacks,
   });
 })();
