@@ -1,7 +1,8 @@
 # Everyday commands. `make help` lists them. Go 1.26 and Node.js 20+ with
 # npm are all that is needed; the tests install Azurite and the front-end
-# packages from npm on first use, and `make lint` installs the pinned
-# golangci-lint from the Go module proxy.
+# packages from npm, and build the S3 emulator (versitygw) from the Go module
+# proxy, on first use, and `make lint` installs the pinned golangci-lint from
+# the Go module proxy.
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)

@@ -1,0 +1,426 @@
+// Package s3emu runs versitygw, an S3-compatible gateway that verifies
+// signatures, as the S3 emulator for tests: the counterpart of package
+// azurite. It builds a pinned versitygw from the Go module proxy into
+// blobvalet's cache directory on first use, starts it on a free loopback
+// port with the posix backend in a directory of its own and a root key
+// made for the run, waits until it answers, and stops it with its whole
+// process group.
+//
+// versitygw checks every signature (a wrong secret is 403), conditional
+// puts, completes and deletes, and copy-source conditions; it ignores
+// If-None-Match on CopyObject (it overwrites), which is why blobvalet's
+// create-only promotion is a multipart copy by default.
+package s3emu
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/blobvalet/blobvalet/azurite"
+)
+
+// The pinned versitygw: its module, version and command.
+const (
+	Module  = "github.com/versity/versitygw"
+	Version = "v1.8.0"
+	Command = Module + "/cmd/versitygw"
+)
+
+// Region is the region versitygw is started with; requests must be signed
+// for it.
+const Region = "us-east-1"
+
+// copyObjectThreshold is the largest object versitygw copies, in CopyObject
+// and UploadPartCopy: S3's own limit for one copy, 5 GiB. The command's
+// default is the same; it is set anyway because its zero value (versitygw
+// as a library) refuses every copy.
+const copyObjectThreshold = 5 << 30
+
+const readyTimeout = 30 * time.Second
+
+// Options configure Start. The zero value is valid: a fresh directory on a
+// free loopback port.
+type Options struct {
+	// Bin is the versitygw executable; "" means $VERSITYGW_BIN, else the
+	// pinned copy, built on first use.
+	Bin string
+	// DataDir keeps buckets in that directory; "" uses a temporary one,
+	// removed by Stop.
+	DataDir string
+	// Port to listen on at 127.0.0.1; 0 picks a free one.
+	Port int
+	// Log receives versitygw's own output; nil discards it.
+	Log io.Writer
+	// Progress is told of a first-run build, what and how long; nil says
+	// nothing.
+	Progress io.Writer
+}
+
+// Server is a running versitygw.
+type Server struct {
+	cmd      *exec.Cmd
+	out      *tail
+	done     chan struct{}
+	waitErr  error
+	port     int
+	access   string
+	secret   string
+	tempDir  string
+	client   *s3.Client
+	stopOnce sync.Once
+}
+
+// ErrNoGo means the go command is not on PATH, so versitygw cannot be built.
+var ErrNoGo = errors.New("s3emu: go not found: install Go 1.25+ or set VERSITYGW_BIN to a versitygw " + Version + " executable")
+
+// Start starts versitygw and waits until it answers.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	bin := opts.Bin
+	if bin == "" {
+		bin = os.Getenv("VERSITYGW_BIN")
+	}
+	if bin == "" {
+		var err error
+		if bin, err = Install(ctx, opts.Progress); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{port: opts.Port, out: &tail{}, done: make(chan struct{})}
+	if s.port == 0 {
+		var err error
+		if s.port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("s3emu: find a free port: %w", err)
+		}
+	}
+	dir := opts.DataDir
+	if dir == "" {
+		var err error
+		if s.tempDir, err = os.MkdirTemp("", "s3emu-*"); err != nil {
+			return nil, fmt.Errorf("s3emu: data dir: %w", err)
+		}
+		dir = s.tempDir
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("s3emu: data dir: %w", err)
+	}
+	s.access, s.secret = "BV"+randomHex(9), randomHex(20)
+	args := []string{
+		"--port", "127.0.0.1:" + strconv.Itoa(s.port),
+		"--region", Region,
+		"--copy-object-threshold", strconv.Itoa(copyObjectThreshold),
+		"posix", dir,
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Dir = dir
+	// The root key goes in the environment, not on the command line, which
+	// any local user can read.
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.access, "ROOT_SECRET_KEY="+s.secret)
+	s.cmd.SysProcAttr = procAttr()
+	var w io.Writer = s.out
+	if opts.Log != nil {
+		w = io.MultiWriter(s.out, opts.Log)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = w, w
+	started := make(chan error)
+	go func() {
+		// As in package azurite: the thread that started the process stays
+		// with it while it runs, because the kernel binds the process's
+		// death signal to that thread, and is unlocked once it has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.waitErr = s.cmd.Wait()
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
+		s.removeTemp()
+		return nil, fmt.Errorf("s3emu: start %s: %w (set VERSITYGW_BIN, or unset it to build the pinned versitygw)", bin, err)
+	}
+	s.client = s.NewClient(s.access, s.secret)
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for {
+		select {
+		case <-s.done:
+			return fmt.Errorf("s3emu: versitygw exited at start (%w); its output:\n%s", s.waitErr, s.out.String())
+		case <-ctx.Done():
+			return fmt.Errorf("s3emu: versitygw not answering on port %d after %v; its output:\n%s", s.port, readyTimeout, s.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.client.ListBuckets(rctx, &s3.ListBucketsInput{})
+		rcancel()
+		if err == nil {
+			return nil
+		}
+	}
+}
+
+// Endpoint returns the service URL, http://127.0.0.1:PORT, which takes
+// path-style requests.
+func (s *Server) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// Port returns the port versitygw listens on.
+func (s *Server) Port() int { return s.port }
+
+// AccessKey returns the root access key id, made for this run.
+func (s *Server) AccessKey() string { return s.access }
+
+// SecretKey returns the root secret access key, made for this run.
+func (s *Server) SecretKey() string { return s.secret }
+
+// Client returns a client that signs with the root key.
+func (s *Server) Client() *s3.Client { return s.client }
+
+// NewClient returns a path-style client of the server that signs with the
+// given key, which need not be the server's: a test of refusals passes a
+// wrong secret.
+func (s *Server) NewClient(access, secret string) *s3.Client {
+	return s3.New(s3.Options{
+		Region:                     Region,
+		BaseEndpoint:               aws.String(s.Endpoint()),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+// CreateBuckets creates the named buckets; existing ones are fine.
+func (s *Server) CreateBuckets(ctx context.Context, names ...string) error {
+	for _, n := range names {
+		_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(n)})
+		var owned *types.BucketAlreadyOwnedByYou
+		if err != nil && !errors.As(err, &owned) {
+			return fmt.Errorf("s3emu: create bucket %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Stop ends versitygw and every process it started, waits for it, and
+// removes the temporary data directory. It is safe to call more than once.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() {
+		pgid := s.cmd.Process.Pid
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			<-s.done
+		}
+		syscall.Kill(-pgid, syscall.SIGKILL) // children that outlived the leader
+		s.removeTemp()
+	})
+	return nil
+}
+
+func (s *Server) removeTemp() {
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+	}
+}
+
+// Done is closed when versitygw has exited.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Pid returns versitygw's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Install makes sure the pinned versitygw is built and returns the path of
+// its executable. The first call builds it with "go install" from the Go
+// module proxy (a few minutes on two cores) into a temporary directory
+// under azurite.CacheDir, renamed into place when complete; concurrent
+// callers, also in other processes, wait for that one build. progress, if
+// not nil, is told what is built where, then how long it took and how
+// large it is.
+func Install(ctx context.Context, progress io.Writer) (bin string, err error) {
+	base, err := azurite.CacheDir()
+	if err != nil {
+		return "", fmt.Errorf("s3emu: cache dir: %w", err)
+	}
+	dir := filepath.Join(base, "versitygw@"+Version)
+	bin = filepath.Join(dir, "versitygw")
+	if complete(dir) {
+		return bin, nil
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", ErrNoGo
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", fmt.Errorf("s3emu: cache dir: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(base, ".versitygw@"+Version+".lock"), progress)
+	if err != nil {
+		return "", fmt.Errorf("s3emu: wait for another build of versitygw: %w", err)
+	}
+	defer unlock()
+	if complete(dir) { // built by another process while this one waited
+		return bin, nil
+	}
+	if progress != nil {
+		start := time.Now()
+		fmt.Fprintf(progress, "building versitygw %s from the Go module proxy into %s (once; a few minutes) … ", Version, homeRelative(base))
+		defer func() {
+			if err != nil {
+				fmt.Fprintln(progress, "failed")
+				return
+			}
+			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), formatMiB(fileSize(bin)))
+		}()
+	}
+	tmp, err := os.MkdirTemp(base, ".install-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, goCmd, "install", Command+"@"+Version)
+	// Outside any module or workspace, so that nothing of blobvalet's
+	// go.mod applies.
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("s3emu: go install %s@%s: %w\n%s", Command, Version, err, bytes.TrimSpace(out))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("s3emu: install versitygw: %w", err)
+	}
+	return bin, nil
+}
+
+func complete(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, ".complete"))
+	return err == nil
+}
+
+// lockFile takes an exclusive lock on path, waiting for another holder
+// (telling progress, once) until ctx ends.
+func lockFile(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	told := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		if progress != nil && !told {
+			fmt.Fprintln(progress, "waiting for another process building versitygw …")
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// homeRelative writes a path under the home directory as ~/….
+func homeRelative(path string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
+		return filepath.Join("~", rel)
+	}
+	return path
+}
+
+// fileSize is the size of a file in bytes, 0 if it cannot be read: it is
+// only reported.
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+// formatMiB formats a size in MiB with one decimal.
+func formatMiB(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+}
+
+// tail keeps the last few KiB written to it, to explain a failed start.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 4 << 10
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = t.buf[len(t.buf)-tailSize:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.TrimSpace(t.buf))
+}
