@@ -26,6 +26,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/blobvalet/blobvalet/internal/emulator"
 )
 
 // Version is the pinned Azurite version installed on first use.
@@ -87,7 +88,7 @@ type Server struct {
 // proc is one Azurite process, in a process group of its own.
 type proc struct {
 	cmd     *exec.Cmd
-	out     *tail
+	out     *emulator.Tail
 	done    chan struct{}
 	waitErr error
 }
@@ -96,7 +97,7 @@ func startProc(bin string, args []string, log io.Writer) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "AZURITE_SKIP_API_VERSION_CHECK=true")
 	cmd.SysProcAttr = procAttr()
-	out := &tail{}
+	out := &emulator.Tail{}
 	var w io.Writer = out
 	if log != nil {
 		w = io.MultiWriter(out, log)
@@ -156,7 +157,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	port, queuePort := opts.Port, opts.QueuePort
 	if port == 0 || (opts.Queue && queuePort == 0) {
-		ports, err := freePorts(2)
+		ports, err := emulator.FreePorts(2)
 		if err != nil {
 			return nil, fmt.Errorf("azurite: find a free port: %w", err)
 		}
@@ -364,45 +365,6 @@ func (s *Server) QueuePid() int {
 	return s.queue.cmd.Process.Pid
 }
 
-// freePorts returns n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		// Held open until all are chosen, so that they differ.
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// tail keeps the last few KiB written to it, to explain a failed start.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailSize = 4 << 10
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = t.buf[len(t.buf)-tailSize:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.buf))
-}
-
 // ErrNoNPM means npm is not on PATH, so Azurite cannot be installed.
 var ErrNoNPM = errors.New("azurite: npm not found: install Node.js 20+ and npm, or set AZURITE_BIN to an azurite-blob executable")
 
@@ -450,13 +412,13 @@ func NPMInstall(ctx context.Context, spec string, progress io.Writer) (dir strin
 	}
 	if progress != nil {
 		start := time.Now()
-		fmt.Fprintf(progress, "installing %s from npm into %s … ", spec, homeRelative(filepath.Dir(dir)))
+		fmt.Fprintf(progress, "installing %s from npm into %s … ", spec, emulator.HomeRelative(filepath.Dir(dir)))
 		defer func() {
 			if err != nil {
 				fmt.Fprintln(progress, "failed")
 				return
 			}
-			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), formatMiB(treeSize(dir)))
+			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), emulator.FormatMiB(treeSize(dir)))
 		}()
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -486,18 +448,6 @@ func NPMInstall(ctx context.Context, spec string, progress io.Writer) (dir strin
 	return dir, nil
 }
 
-// homeRelative writes a path under the home directory as ~/….
-func homeRelative(path string) string {
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		return path
-	}
-	if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
-		return filepath.Join("~", rel)
-	}
-	return path
-}
-
 // treeSize is the size of the files under dir, in bytes, as far as it can
 // be read: it is only reported.
 func treeSize(dir string) int64 {
@@ -511,9 +461,4 @@ func treeSize(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-// formatMiB formats a size in MiB with one decimal.
-func formatMiB(n int64) string {
-	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
 }

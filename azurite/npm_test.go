@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/blobvalet/blobvalet/internal/emulator"
 )
 
 // fakeNPM puts an npm on PATH that installs a package of one 1 MiB file,
@@ -44,7 +46,7 @@ func TestNPMInstallSaysWhatItDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := filepath.Join(os.Getenv("BLOBVALET_CACHE_DIR"), "npm")
-	want := regexp.MustCompile(`^installing fake@1\.0\.0 from npm into ` + regexp.QuoteMeta(homeRelative(cache)) + ` … done in \d+s \(1\.0 MiB\)\n$`)
+	want := regexp.MustCompile(`^installing fake@1\.0\.0 from npm into ` + regexp.QuoteMeta(emulator.HomeRelative(cache)) + ` … done in \d+s \(1\.0 MiB\)\n$`)
 	if !want.MatchString(progress.String()) {
 		t.Errorf("progress %q, want it to match %s", progress.String(), want)
 	}
@@ -66,18 +68,5 @@ func TestNPMInstallSaysWhenItFails(t *testing.T) {
 	}
 	if !strings.HasSuffix(progress.String(), " … failed\n") {
 		t.Errorf("progress %q", progress.String())
-	}
-}
-
-func TestHomeRelative(t *testing.T) {
-	t.Setenv("HOME", "/home/alice")
-	for in, want := range map[string]string{
-		"/home/alice/.cache/blobvalet": "~/.cache/blobvalet",
-		"/home/alicia/x":               "/home/alicia/x",
-		"/var/cache/blobvalet":         "/var/cache/blobvalet",
-	} {
-		if got := homeRelative(in); got != want {
-			t.Errorf("homeRelative(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/blobvalet/blobvalet/internal/emulator"
 )
 
 // fakeGo puts a go on PATH that "builds" a versitygw of 1 MiB into GOBIN,
@@ -43,7 +45,7 @@ func TestInstallSaysWhatItDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := os.Getenv("BLOBVALET_CACHE_DIR")
-	want := regexp.MustCompile(`^building versitygw v1\.8\.0 from the Go module proxy into ` + regexp.QuoteMeta(homeRelative(cache)) + ` \(once; a few minutes\) … done in \d+s \(1\.0 MiB\)\n$`)
+	want := regexp.MustCompile(`^building versitygw v1\.8\.0 from the Go module proxy into ` + regexp.QuoteMeta(emulator.HomeRelative(cache)) + ` \(once; a few minutes\) … done in \d+s \(1\.0 MiB\)\n$`)
 	if !want.MatchString(progress.String()) {
 		t.Errorf("progress %q, want it to match %s", progress.String(), want)
 	}

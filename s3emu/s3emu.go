@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/blobvalet/blobvalet/azurite"
+	"github.com/blobvalet/blobvalet/internal/emulator"
 )
 
 // The pinned versitygw: its module, version and command.
@@ -78,7 +78,7 @@ type Options struct {
 // Server is a running versitygw.
 type Server struct {
 	cmd      *exec.Cmd
-	out      *tail
+	out      *emulator.Tail
 	done     chan struct{}
 	waitErr  error
 	port     int
@@ -104,12 +104,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{port: opts.Port, out: &tail{}, done: make(chan struct{})}
+	s := &Server{port: opts.Port, out: &emulator.Tail{}, done: make(chan struct{})}
 	if s.port == 0 {
-		var err error
-		if s.port, err = freePort(); err != nil {
+		ports, err := emulator.FreePorts(1)
+		if err != nil {
 			return nil, fmt.Errorf("s3emu: find a free port: %w", err)
 		}
+		s.port = ports[0]
 	}
 	dir := opts.DataDir
 	if dir == "" {
@@ -292,13 +293,13 @@ func Install(ctx context.Context, progress io.Writer) (bin string, err error) {
 	}
 	if progress != nil {
 		start := time.Now()
-		fmt.Fprintf(progress, "building versitygw %s from the Go module proxy into %s (once; a few minutes) … ", Version, homeRelative(base))
+		fmt.Fprintf(progress, "building versitygw %s from the Go module proxy into %s (once; a few minutes) … ", Version, emulator.HomeRelative(base))
 		defer func() {
 			if err != nil {
 				fmt.Fprintln(progress, "failed")
 				return
 			}
-			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), formatMiB(fileSize(bin)))
+			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), emulator.FormatMiB(fileSize(bin)))
 		}()
 	}
 	tmp, err := os.MkdirTemp(base, ".install-*")
@@ -365,27 +366,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// homeRelative writes a path under the home directory as ~/….
-func homeRelative(path string) string {
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		return path
-	}
-	if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
-		return filepath.Join("~", rel)
-	}
-	return path
-}
-
 // fileSize is the size of a file in bytes, 0 if it cannot be read: it is
 // only reported.
 func fileSize(path string) int64 {
@@ -394,33 +374,4 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return info.Size()
-}
-
-// formatMiB formats a size in MiB with one decimal.
-func formatMiB(n int64) string {
-	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
-}
-
-// tail keeps the last few KiB written to it, to explain a failed start.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailSize = 4 << 10
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = t.buf[len(t.buf)-tailSize:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.buf))
 }
