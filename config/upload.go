@@ -36,7 +36,8 @@ type Upload struct {
 	// one blobvalet; one more is answered 429 with Retry-After. Default 8.
 	PerUser int `yaml:"per_user"`
 	// IdleTimeout is the longest a request's body may pause: the read
-	// deadline moves forward by it as bytes arrive. Default 30s.
+	// deadline moves forward by it each time the body is read (time
+	// storage takes to accept a chunk does not count). Default 30s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MinRate is the slowest average a chunk may arrive at, per second: a
 	// request gets at most max_chunk / min_rate, plus idle_timeout, to

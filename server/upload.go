@@ -42,7 +42,7 @@ type Traditional interface {
 // HTTP server's for its requests: a chunk may take minutes to arrive.
 type TraditionalTimeouts struct {
 	// Idle is the longest a body may pause; the read deadline moves
-	// forward by it as bytes arrive.
+	// forward by it each time the body is read.
 	Idle time.Duration
 	// Body is the longest a request's body may take in all.
 	Body time.Duration
@@ -161,8 +161,8 @@ func (s *Server) verified(w http.ResponseWriter, r *http.Request, route string, 
 }
 
 // uploadDeadlines gives the request its own read and write deadlines in
-// place of the server's: the read deadline moves forward by Idle as bytes
-// arrive, up to Body in all, and the write deadline leaves the
+// place of the server's: the read deadline moves forward by Idle each time
+// the body is read, up to Body in all, and the write deadline leaves the
 // upload-success budget after the last byte. It returns the body to read.
 func (s *Server) uploadDeadlines(w http.ResponseWriter, src io.Reader) io.Reader {
 	rc := http.NewResponseController(w)
@@ -189,8 +189,11 @@ func (s *Server) uploadDeadlines(w http.ResponseWriter, src io.Reader) io.Reader
 	return &progressReader{src: src, now: s.opts.Now, extend: extend}
 }
 
-// progressReader moves the deadlines forward, at most once a second, as
-// the body's bytes arrive.
+// progressReader moves the deadlines forward, at most once a second, each
+// time blobvalet asks for more of the body: the idle deadline counts only
+// the time spent waiting on the browser, never the time storage takes to
+// accept what was read (a slow Put Block holds the next read back; that
+// is storage's pace, not an idle client).
 type progressReader struct {
 	src    io.Reader
 	now    func() time.Time
@@ -199,14 +202,11 @@ type progressReader struct {
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.src.Read(b)
-	if n > 0 {
-		if now := p.now(); now.Sub(p.last) >= time.Second {
-			p.last = now
-			p.extend(now)
-		}
+	if now := p.now(); now.Sub(p.last) >= time.Second {
+		p.last = now
+		p.extend(now)
 	}
-	return n, err
+	return p.src.Read(b)
 }
 
 // readUploadFields reads a multipart upload's fields, up to the file part,

@@ -32,7 +32,7 @@ func (s *stack) blobURI(container, name string) string {
 
 // signature asks /sas exactly as Fine Uploader does and returns the status
 // and body.
-func (s *stack) signature(t *testing.T, token, method, bloburi string) (int, string) {
+func (s *stack) signature(t testing.TB, token, method, bloburi string) (int, string) {
 	t.Helper()
 	q := "bloburi=" + strings.ReplaceAll(url.QueryEscape(bloburi), "%20", "+") + "&_method=" + method + "&qqtimestamp=1700000000000"
 	hdr := map[string]string{"Accept": "application/json"}
@@ -43,7 +43,7 @@ func (s *stack) signature(t *testing.T, token, method, bloburi string) (int, str
 	return code, string(body)
 }
 
-func (s *stack) mustSAS(t *testing.T, token, method, container, name string) string {
+func (s *stack) mustSAS(t testing.TB, token, method, container, name string) string {
 	t.Helper()
 	code, body := s.signature(t, token, method, s.blobURI(container, name))
 	if code != 200 {

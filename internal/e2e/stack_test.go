@@ -34,7 +34,7 @@ const (
 
 // setSecrets sets the environment variables that the test configuration
 // names, az's key included, for the test.
-func setSecrets(t *testing.T, az *azurite.Server) {
+func setSecrets(t testing.TB, az *azurite.Server) {
 	t.Helper()
 	for k, v := range map[string]string{
 		"TEST_STORAGE_KEY": az.Key(), "TEST_ALICE_TOKEN": aliceToken, "TEST_ALICE_TOKEN2": alice2Token,
@@ -208,13 +208,13 @@ func (c *Config) rule(t *testing.T, name string) *Rule {
 
 // writeTo writes c as YAML to path, written then renamed into place, as
 // editors and configuration managers do.
-func (c Config) writeTo(t *testing.T, path string) {
+func (c Config) writeTo(t testing.TB, path string) {
 	t.Helper()
 	writeFileAtomic(t, path, marshal(t, c))
 }
 
 // marshal returns c as YAML.
-func marshal(t *testing.T, c Config) []byte {
+func marshal(t testing.TB, c Config) []byte {
 	t.Helper()
 	data, err := yaml.Marshal(c)
 	if err != nil {
@@ -223,7 +223,7 @@ func marshal(t *testing.T, c Config) []byte {
 	return data
 }
 
-func writeFileAtomic(t *testing.T, path string, data []byte) {
+func writeFileAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
@@ -235,7 +235,7 @@ func writeFileAtomic(t *testing.T, path string, data []byte) {
 }
 
 // writeConfig writes c to a file of the test's and returns its path.
-func writeConfig(t *testing.T, c Config) string {
+func writeConfig(t testing.TB, c Config) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "blobvalet.yaml")
 	c.writeTo(t, path)
@@ -260,7 +260,7 @@ type stack struct {
 
 // newStack is startStack on a fresh Azurite with the containers of
 // testConfig.
-func newStack(t *testing.T, edit func(*Config)) *stack {
+func newStack(t testing.TB, edit func(*Config)) *stack {
 	t.Helper()
 	az := azuritetest.Start(t, "uploads", "shared", "incoming")
 	c := testConfig(az)
@@ -272,7 +272,7 @@ func newStack(t *testing.T, edit func(*Config)) *stack {
 
 // startStack writes c, sets the secrets it names and starts blobvalet on it
 // with o (by default: serve's options and a logger that drops everything).
-func startStack(t *testing.T, az *azurite.Server, c Config, o app.Options) *stack {
+func startStack(t testing.TB, az *azurite.Server, c Config, o app.Options) *stack {
 	t.Helper()
 	setSecrets(t, az)
 	s := &stack{az: az, path: writeConfig(t, c)}
@@ -320,7 +320,7 @@ func startStack(t *testing.T, az *azurite.Server, c Config, o app.Options) *stac
 
 // send sends a request to blobvalet's public listener as a browser would,
 // with the headers given, and returns the status and the body.
-func (s *stack) send(t *testing.T, method, target string, body io.Reader, header map[string]string) (int, []byte) {
+func (s *stack) send(t testing.TB, method, target string, body io.Reader, header map[string]string) (int, []byte) {
 	t.Helper()
 	r, err := http.NewRequest(method, s.url+target, body)
 	if err != nil {

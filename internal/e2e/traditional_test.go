@@ -32,7 +32,7 @@ import (
 
 // tradStack starts blobvalet with the upload endpoint on, uploads going to
 // users/{user}/{uuid}{ext} in uploads, and hook as its test hook.
-func tradStack(t *testing.T, edit func(*Config), hook app.UploadHook) *stack {
+func tradStack(t testing.TB, edit func(*Config), hook app.UploadHook) *stack {
 	t.Helper()
 	az := azuritetest.Start(t, "uploads", "shared", "incoming")
 	c := testConfig(az)
