@@ -7,7 +7,7 @@
 //   - An incomplete multipart upload is S3's blob "holding only uncommitted
 //     blocks": InProgress and List see it, and Delete aborts it.
 //   - S3 has no If-Unmodified-Since on DELETE: a Condition with a time is
-//     checked by a conditional HEAD, and the delete is pinned to the ETag
+//     checked against HEAD's Last-Modified, and the delete is pinned to the ETag
 //     that HEAD saw (see Delete for what that leaves open).
 //   - S3 has no leases: Lock is an object created with If-None-Match: *,
 //     renewed with If-Match, taken over when its expiry has passed.

@@ -388,3 +388,24 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("Properties: %v, want ErrUnreachable", err)
 	}
 }
+
+// TestDeleteAtListedTime: the sweeper deletes on the time List gave,
+// which versitygw gives finer than HTTP dates' seconds; the object must
+// not seem written since.
+func TestDeleteAtListedTime(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	f.put(in("a"), "hello")
+	var listed time.Time
+	f.s.List(ctx, "incoming", func(it blobstore.Item) error { listed = it.LastModified; return nil })
+	if listed.IsZero() {
+		t.Fatal("nothing listed")
+	}
+	t.Logf("listed LastModified %s", listed.Format(time.RFC3339Nano))
+	if err := f.s.Delete(ctx, in("a"), blobstore.Condition{UnmodifiedSince: listed}); err != nil {
+		t.Errorf("Delete at the listed time: %v", err)
+	}
+	if _, err := f.s.Properties(ctx, in("a")); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("after Delete: %v, want ErrNotFound", err)
+	}
+}
