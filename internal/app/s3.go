@@ -126,6 +126,12 @@ func newS3Generation(ctx context.Context, cfg *config.Config, d deps, check chec
 			zap.String("staging", cfg.Staging.Container),
 			zap.Bool("copy_if_none_match", store.CopyIfNoneMatch),
 			zap.Int("rules", len(cfg.Policy().Rules())))
+		for _, n := range st.found.CreateOnly.Notes {
+			log.Info("create-only probe", zap.String("found", n))
+		}
+		for _, n := range st.found.Notes {
+			log.Warn("staging bucket", zap.String("advice", n), zap.String("staging", cfg.Staging.Container))
+		}
 	}
 	area := staging.Area{Container: cfg.Staging.Container}
 	checker := newChecker(cfg, store, store.ReadURL, area, nil, log)
