@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -416,5 +417,46 @@ rules: [{name: r, users: ["*"], bucket: uploads, blobs: "**", methods: [PUT]}]
 	}
 	if !ok || s != want {
 		t.Errorf("NewS3Signing = %+v, %v\nwant %+v", s, ok, want)
+	}
+}
+
+// TestS3Reload: a reload on S3 builds a new generation with its own
+// checks; one that fails them leaves the running one in place.
+func TestS3Reload(t *testing.T) {
+	f := startS3(t)
+	path := t.TempDir() + "/blobvalet.yaml"
+	y := fmt.Sprintf(s3YAML, f.emu.Endpoint())
+	write := func(y string) {
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(y)
+	for k, v := range map[string]string{"S3_ID": f.emu.AccessKey(), "S3_SECRET": f.emu.SecretKey(), "S3_SERVICE_SECRET": f.emu.SecretKey(), "ALICE": aliceToken, "BOB": bobToken} {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, Options{Log: zaptest.NewLogger(t), ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	first := a.current.Load()
+	write(strings.Replace(y, "bucket: shared", "bucket: missing", 1))
+	if err := a.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), `"missing" does not exist`) {
+		t.Errorf("reload onto a missing bucket: %v", err)
+	}
+	if a.current.Load() != first {
+		t.Error("a failed reload replaced the running configuration")
+	}
+	write(strings.Replace(y, "blobs: \"**\"", "blobs: \"public/**\"", 1))
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if g := a.current.Load(); g == first || g.s3 == nil || !g.s3.found.CreateOnly.Complete {
+		t.Errorf("after reload: %+v", g)
 	}
 }

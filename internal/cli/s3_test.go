@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -199,5 +202,69 @@ func TestCorsS3(t *testing.T) {
 	code, _, stderr = run(t, "cors", "apply", "--config", bare)
 	if code != 2 || !strings.Contains(stderr, "no origin: set cors_origins in the configuration, or pass --origin") {
 		t.Errorf("apply without origins: exit %d, %s", code, stderr)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServeS3: blobvalet serve starts on an S3 configuration, serves, and
+// stops in order.
+func TestServeS3(t *testing.T) {
+	emu, _ := startS3(t)
+	path := writeConfig(t, "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nshutdown: {drain: 100ms}\n"+fmt.Sprintf(s3CheckConfig, emu.Endpoint()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, Process{}, []string{"serve", "--config", path}, &stdout, &stderr) }()
+	addr := ""
+	for deadline := time.Now().Add(20 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for line := range strings.SplitSeq(stderr.String(), "\n") {
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "listening" {
+				addr = entry.Addr
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+		default:
+		}
+	}
+	if addr == "" {
+		t.Fatalf("serve did not listen:\n%s", stderr.String())
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(stderr.String(), `"storage ready"`) || strings.Contains(stderr.String(), emu.SecretKey()) {
+		t.Errorf("log:\n%s", stderr.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
