@@ -35,7 +35,8 @@ type Config struct {
 	// is degraded and why and so are for the operator, not the public.
 	// Default 127.0.0.1:9090; it must differ from Listen.
 	AdminListen string `yaml:"admin_listen"`
-	// Storage is the storage account blobvalet signs for.
+	// Storage is the storage blobvalet signs for: an Azure storage account
+	// or an S3-compatible service.
 	Storage Storage `yaml:"storage"`
 	// CORSOrigins are the page origins allowed to call blobvalet itself.
 	CORSOrigins []string `yaml:"cors_origins"`
@@ -197,7 +198,7 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.policy = c.compileRules(&p, getenv)
 	c.completeEvents(&p)
-	c.Staging.complete(&p, c.policy, time.Duration(c.SAS.Lifetime))
+	c.Staging.complete(&p, &c.Storage, c.policy, time.Duration(c.SAS.Lifetime))
 	c.Limits.complete(&p)
 	c.Success.complete(&p)
 	if c.TLS != nil {
@@ -205,6 +206,7 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	c.Shutdown.complete(&p)
 	c.Upload.complete(&p, c.policy.Containers())
+	c.completeS3Deployment(&p)
 	if len(p) == 0 {
 		var err error
 		c.resolver, err = blobref.NewResolver(c.Storage.Endpoint, c.policy.Containers())

@@ -279,20 +279,27 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(minimal, "methods: [PUT]", "methods: [PUT], max_size: NaNMiB, lifetime: 10", 1)))
 	f.Add([]byte("a: &x {b: *x}\n"))
 	f.Add([]byte(minimal + "sas: &x {lifetime: *x}\nrules: &y [*y]\n"))
-	if data, err := os.ReadFile("../examples/blobvalet.yaml"); err == nil {
-		f.Add(data)
+	f.Add([]byte(s3Minimal))
+	f.Add([]byte(strings.Replace(s3Minimal, "bucket: uploads", "container: uploads, bucket: x", 1)))
+	for _, name := range []string{"../examples/blobvalet.yaml", "../examples/blobvalet-s3.yaml"} {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Secret files are read as named; keep the fuzzer off devices.
 		if bytes.Contains(data, []byte("file")) || bytes.Contains(data, []byte("/dev")) {
 			return
 		}
-		cfg, err := Parse(data, goodEnv)
+		cfg, err := Parse(data, s3Env)
 		if err != nil {
 			return
 		}
 		if cfg.Policy() == nil || cfg.Resolver() == nil || len(cfg.Policy().Rules()) == 0 {
 			t.Fatalf("accepted a configuration that is not ready: %+v", cfg)
+		}
+		if st := &cfg.Storage; st.IsS3() && (st.S3Signer().SecretAccessKey == "" || st.S3Service().SecretAccessKey == "" || st.Region == "" || st.Endpoint == "") {
+			t.Fatalf("accepted an S3 configuration without its credentials, region or endpoint")
 		}
 		for _, r := range cfg.Policy().Rules() {
 			if r.Constraints.MaxSize < 0 || r.Lifetime < 0 {

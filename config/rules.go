@@ -19,8 +19,11 @@ type Rule struct {
 	Users []string `yaml:"users"`
 	// Groups the rule applies to.
 	Groups []string `yaml:"groups"`
-	// Container is the container the rule covers.
+	// Container is the container the rule covers: with storage.kind s3,
+	// the final bucket.
 	Container string `yaml:"container"`
+	// Bucket is the S3 spelling of Container (storage.kind s3 only).
+	Bucket string `yaml:"bucket"`
 	// Blobs is the blob-name pattern: * within a segment, ** across segments,
 	// {user} for the user id.
 	Blobs string `yaml:"blobs"`
@@ -62,8 +65,11 @@ func (c *Config) compileRules(p *problems, getenv func(string) string) *authz.Po
 		if len(r.Users) == 0 && len(r.Groups) == 0 {
 			p.add(field, "set users (\"*\" for any authenticated user) or groups")
 		}
-		if !containerName.MatchString(r.Container) || strings.Contains(r.Container, "--") {
-			p.add(field+".container", "%q is not a container name (3-63 lowercase letters, digits and single hyphens)", r.Container)
+		nameField := containerField(field, r.Container, r.Bucket)
+		c.Storage.resolveBucket(p, field, &c.Rules[i].Container, &r.Bucket)
+		r.Container = c.Rules[i].Container
+		if msg := c.Storage.checkContainerName(r.Container); msg != "" {
+			p.add(nameField, "%s", msg)
 		}
 		pat, err := authz.CompilePattern(r.Blobs)
 		if err != nil {

@@ -13,7 +13,10 @@ import (
 // name.
 type Staging struct {
 	// Container is the staging container: private, and named by no rule.
+	// With storage.kind s3, the staging bucket.
 	Container string `yaml:"container"`
+	// Bucket is the S3 spelling of Container (storage.kind s3 only).
+	Bucket string `yaml:"bucket"`
 	// MaxAge is how long an unverified upload may stay before the sweeper
 	// removes it. Default 24h.
 	MaxAge Duration `yaml:"max_age"`
@@ -28,14 +31,20 @@ const (
 	MinSweepEvery        = time.Minute
 )
 
-func (s *Staging) complete(p *problems, policy *authz.Policy, sasLifetime time.Duration) {
-	switch {
-	case s.Container == "":
+func (s *Staging) complete(p *problems, st *Storage, policy *authz.Policy, sasLifetime time.Duration) {
+	written := s.Container
+	st.resolveBucket(p, "staging", &s.Container, &s.Bucket)
+	field := containerField("staging", written, s.Bucket)
+	switch msg := st.checkContainerName(s.Container); {
+	case s.Container == "" && st.IsS3():
+		p.add("staging.bucket", "required: a private bucket for unverified uploads, e.g. staging: {bucket: uploads-incoming}; create it with Block Public Access on")
+	case s.Container == "" && s.Bucket == "":
 		p.add("staging.container", "required: a private container for unverified uploads, e.g. staging: {container: incoming}; create it without public access")
-	case !containerName.MatchString(s.Container) || strings.Contains(s.Container, "--"):
-		p.add("staging.container", "%q is not a container name (3-63 lowercase letters, digits and single hyphens)", s.Container)
+	case s.Container == "":
+	case msg != "":
+		p.add(field, "%s", msg)
 	case slices.Contains(policy.Containers(), s.Container):
-		p.add("staging.container", "%q is named by a rule: the staging container must be one that no rule names, so that nobody can sign for it directly", s.Container)
+		p.add(field, "%q is named by a rule: the staging %s must be one that no rule names, so that nobody can sign for it directly", s.Container, strings.TrimPrefix(field, "staging."))
 	}
 	if s.MaxAge == 0 {
 		s.MaxAge = Duration(DefaultStagingMaxAge)

@@ -6,12 +6,18 @@ import (
 	"strings"
 )
 
-// Storage names the storage account and its credential.
+// Storage says which storage service holds the uploads and how blobvalet
+// reaches it: an Azure storage account (kind azure, the default) or an
+// S3-compatible service (kind s3). Each kind has fields of its own; a field
+// of the other kind is refused.
 type Storage struct {
+	// Kind is azure (the default) or s3.
+	Kind string `yaml:"kind"`
 	// Account is the storage account name.
 	Account string `yaml:"account"`
 	// Endpoint is the Blob service URL: https://ACCOUNT.blob.core.windows.net,
-	// or http://127.0.0.1:10000/devstoreaccount1 for Azurite.
+	// or http://127.0.0.1:10000/devstoreaccount1 for Azurite. With kind s3,
+	// the S3 service URL, https://s3.REGION.amazonaws.com by default.
 	Endpoint string `yaml:"endpoint"`
 	// QueueEndpoint is the Queue service URL, where webhook events wait:
 	// https://ACCOUNT.queue.core.windows.net (the default), or
@@ -32,9 +38,40 @@ type Storage struct {
 	// is promoted, on Azure and Azurite alike. Kept only to say so.
 	EmulatorCompat *bool `yaml:"emulator_compat"`
 
+	// Region is the region S3 requests are signed for; required with kind
+	// s3, even where the service has only one.
+	Region string `yaml:"region"`
+	// Addressing is how S3 buckets are addressed: virtual (the default,
+	// https://BUCKET.ENDPOINT-HOST/KEY) or path (https://ENDPOINT-HOST/BUCKET/KEY).
+	// Fine Uploader S3 uploads in chunks only with virtual.
+	Addressing string `yaml:"addressing"`
+	// ACL is the canned ACL browsers upload with, which the signer requires
+	// exactly: private (the default) or bucket-owner-full-control (for
+	// buckets whose ACLs are disabled, AWS's default for new buckets).
+	ACL string `yaml:"acl"`
+	// Signer is the S3 key that signs the browsers' requests: it should be
+	// allowed to write the staging bucket and nothing else. Kind s3 only.
+	Signer *S3Credential `yaml:"signer"`
+	// Service is the S3 identity blobvalet itself acts as: it reads and
+	// deletes staging objects and writes the final buckets. Kind s3 only.
+	Service *S3Credential `yaml:"service"`
+
 	keyName string
 	key     []byte
+	// The S3 credentials, behind pointers so that printing the struct
+	// (%+v) shows addresses, not secrets.
+	signer  *S3Keys
+	service *S3Keys
 }
+
+// Storage kinds.
+const (
+	KindAzure = "azure"
+	KindS3    = "s3"
+)
+
+// IsS3 reports whether uploads are stored on an S3-compatible service.
+func (s *Storage) IsS3() bool { return s.Kind == KindS3 }
 
 // Credential types.
 const (
@@ -55,6 +92,17 @@ type Key struct {
 }
 
 func (s *Storage) complete(p *problems, getenv func(string) string) {
+	switch s.Kind {
+	case "", KindAzure:
+		s.Kind = KindAzure
+		s.refuseS3Fields(p)
+	case KindS3:
+		s.completeS3(p, getenv)
+		return
+	default:
+		p.add("storage.kind", "want azure or s3, got %q", s.Kind)
+		return
+	}
 	if s.Account == "" {
 		p.add("storage.account", "required: the storage account name")
 	} else if !accountName.MatchString(s.Account) {

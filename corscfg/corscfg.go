@@ -1,7 +1,8 @@
-// Package corscfg manages the CORS rule that Fine Uploader needs on a storage
-// account's Blob service: it plans a change as a diff, checks Azure's limits,
-// and writes it while leaving every other rule, and every other service
-// property, as it was.
+// Package corscfg manages the CORS rule that the upload clients need on
+// storage: on an Azure storage account's Blob service (Fine Uploader
+// Azure), or on an S3 staging bucket (Fine Uploader S3 and Uppy). It plans
+// a change as a diff, checks the service's limits, and writes it while
+// leaving every other rule, and every other property, as it was.
 package corscfg
 
 import (
@@ -34,8 +35,28 @@ var BaseHeaders = []string{"x-ms-blob-type", "x-ms-blob-content-type", "content-
 // cancelled chunked upload.
 var Methods = []string{"PUT", "DELETE"}
 
-// Rule is one CORS rule of the Blob service.
+// S3Headers are the request headers the clients send to an S3 staging
+// bucket: the file's type, Fine Uploader S3's signed Authorization, and
+// its x-amz-* headers (acl, content-sha256, date, meta-*). Fine Uploader's
+// unprefixed params, such as Cache-Control, need adding as extra headers.
+var S3Headers = []string{"content-type", "authorization", "x-amz-*"}
+
+// S3Methods are the methods the clients use on S3: POST for the policy
+// form, a multipart upload's initiate and complete; PUT for an object or a
+// part; GET for Uppy's ListParts on resume; DELETE for an abort.
+var S3Methods = []string{"PUT", "POST", "GET", "DELETE"}
+
+// S3Exposed are the response headers the clients must read: a part's
+// ETag, without which a multipart upload completes with empty ETags.
+var S3Exposed = []string{"ETag"}
+
+// MaxS3Rules is S3's limit on a bucket's CORS rules.
+const MaxS3Rules = 100
+
+// Rule is one CORS rule of the Blob service or the bucket.
 type Rule struct {
+	// ID names an S3 rule; Azure's rules have none.
+	ID              string   `json:"id,omitempty"`
 	AllowedOrigins  []string `json:"allowedOrigins"`
 	AllowedMethods  []string `json:"allowedMethods"`
 	AllowedHeaders  []string `json:"allowedHeaders"`
@@ -51,10 +72,29 @@ type Desired struct {
 	ExtraHeaders []string
 	// MaxAge is how long browsers may cache a preflight.
 	MaxAge time.Duration
+	// S3 makes the rule an S3 staging bucket's, with S3's headers,
+	// methods and limits, rather than an Azure Blob service's.
+	S3 bool
 }
 
 // Rule returns the CORS rule for d.
 func (d Desired) Rule() Rule {
+	if d.S3 {
+		headers := slices.Clone(S3Headers)
+		for _, h := range d.ExtraHeaders {
+			h = strings.ToLower(strings.TrimSpace(h))
+			if !slices.Contains(headers, h) {
+				headers = append(headers, h)
+			}
+		}
+		return Rule{
+			AllowedOrigins:  normalizeOrigins(d.Origins),
+			AllowedMethods:  slices.Clone(S3Methods),
+			AllowedHeaders:  headers,
+			ExposedHeaders:  slices.Clone(S3Exposed),
+			MaxAgeInSeconds: int32(d.MaxAge / time.Second),
+		}
+	}
 	headers := slices.Clone(BaseHeaders)
 	for _, h := range d.ExtraHeaders {
 		h = strings.ToLower(strings.TrimSpace(h))
@@ -148,11 +188,37 @@ func Plan(current []Rule, d Desired) (Result, error) {
 		res.After[res.Index] = want
 		res.Action = Update
 	}
-	if err := CheckLimits(res.After); err != nil {
+	check := CheckLimits
+	if d.S3 {
+		check = CheckS3Limits
+	}
+	if err := check(res.After); err != nil {
 		return res, err
 	}
-	res.Warnings = warnings(res.After, res.Index)
+	res.Warnings = warnings(res.After, res.Index, d.S3)
 	return res, nil
+}
+
+// CheckS3Limits checks rules against S3's limits: at most MaxS3Rules, and
+// at most one "*" in each origin and each allowed header.
+func CheckS3Limits(rules []Rule) error {
+	var probs []string
+	if len(rules) > MaxS3Rules {
+		probs = append(probs, fmt.Sprintf("%d rules; S3 allows at most %d: remove a rule you no longer need (blobvalet cors show lists them)", len(rules), MaxS3Rules))
+	}
+	for i, r := range rules {
+		for _, list := range [][]string{r.AllowedOrigins, r.AllowedHeaders} {
+			for _, e := range list {
+				if strings.Count(e, "*") > 1 {
+					probs = append(probs, fmt.Sprintf("rule %d has %q; S3 allows one * in each origin and header", i+1, e))
+				}
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return errors.New("refusing to write: " + strings.Join(probs, "; "))
+	}
+	return nil
 }
 
 // CheckLimits checks rules against Azure's limits, which the emulator does
@@ -206,7 +272,7 @@ func CheckLimits(rules []Rule) error {
 }
 
 // warnings lists what may stop uploads though the rules are valid.
-func warnings(rules []Rule, ours int) []string {
+func warnings(rules []Rule, ours int, s3 bool) []string {
 	var ws []string
 	mine := rules[ours]
 	for i := range ours {
@@ -217,19 +283,26 @@ func warnings(rules []Rule, ours int) []string {
 			}
 			for _, o := range mine.AllowedOrigins {
 				if matchesOrigin(r.AllowedOrigins, o) {
-					ws = append(ws, fmt.Sprintf("rule %d comes first and also matches %s from %s: Azure applies the first matching rule, so blobvalet's rule %d is not used for it; make rule %d allow Fine Uploader's headers too, or remove it", i+1, m, o, ours+1, i+1))
+					ws = append(ws, fmt.Sprintf("rule %d comes first and also matches %s from %s: %s applies the first matching rule, so blobvalet's rule %d is not used for it; make rule %d allow the uploader's headers too, or remove it", i+1, m, o, serviceName(s3), ours+1, i+1))
 				}
 			}
 		}
 	}
 	for i, r := range rules {
 		for j, o := range r.AllowedOrigins {
-			if strings.Contains(o, "*") && j < len(r.AllowedOrigins)-1 {
+			if !s3 && strings.Contains(o, "*") && j < len(r.AllowedOrigins)-1 {
 				ws = append(ws, fmt.Sprintf("rule %d lists %q before other origins: the Azurite emulator stops reading origins at the first wildcard, so those after it are ignored there (Azure itself is fine)", i+1, o))
 			}
 		}
 	}
 	return ws
+}
+
+func serviceName(s3 bool) string {
+	if s3 {
+		return "S3"
+	}
+	return "Azure"
 }
 
 func matchesOrigin(origins []string, o string) bool {

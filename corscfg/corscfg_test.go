@@ -138,3 +138,35 @@ func FuzzCheckOrigin(f *testing.F) {
 		}
 	})
 }
+
+// TestS3Rule: an S3 staging bucket's rule has the clients' methods and
+// headers, exposes ETag, and is checked against S3's limits, not Azure's.
+func TestS3Rule(t *testing.T) {
+	d := Desired{Origins: []string{"HTTPS://App.Example.com"}, ExtraHeaders: []string{"Cache-Control"}, MaxAge: time.Hour, S3: true}
+	r := d.Rule()
+	if strings.Join(r.AllowedMethods, ",") != "PUT,POST,GET,DELETE" || strings.Join(r.AllowedHeaders, ",") != "content-type,authorization,x-amz-*,cache-control" ||
+		strings.Join(r.ExposedHeaders, ",") != "ETag" || strings.Join(r.AllowedOrigins, ",") != "https://app.example.com" || r.MaxAgeInSeconds != 3600 {
+		t.Errorf("S3 rule %+v", r)
+	}
+	// Six rules are too many on Azure, not on S3.
+	var six []Rule
+	for i := range 6 {
+		six = append(six, Rule{ID: fmt.Sprint(i), AllowedOrigins: []string{fmt.Sprintf("https://%d.example.com", i)}, AllowedMethods: []string{"GET"}})
+	}
+	res, err := Plan(six, d)
+	if err != nil || res.Action != Add || res.Index != 6 || res.After[0].ID != "0" {
+		t.Errorf("Plan on S3 with six rules: %+v, %v", res, err)
+	}
+	if _, err := Plan(six, Desired{Origins: d.Origins, MaxAge: time.Hour}); err == nil {
+		t.Error("Plan on Azure with seven rules: no error")
+	}
+	if err := CheckS3Limits([]Rule{{AllowedOrigins: []string{"https://*.*.example.com"}}}); err == nil || !strings.Contains(err.Error(), "one * in each origin and header") {
+		t.Errorf("two wildcards: %v", err)
+	}
+	// An earlier rule that takes the page's requests is warned of, as S3's.
+	first := Rule{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"PUT"}}
+	res, err = Plan([]Rule{first}, d)
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "S3 applies the first matching rule") {
+		t.Errorf("warnings %q, %v", res.Warnings, err)
+	}
+}

@@ -22,13 +22,18 @@ import (
 //
 // S3's DELETE takes If-Match but no If-Unmodified-Since, and answers 204
 // for a key that does not exist. So Delete first asks HEAD, with If-Match
-// and If-Unmodified-Since as cond says: that tells ErrNotFound and
-// ErrChanged, and gives the ETag the DELETE is then pinned to with
-// If-Match. The one case that leaves open: an object rewritten between the
+// as cond says, and compares its Last-Modified with cond's time: that
+// tells ErrNotFound and ErrChanged, and gives the ETag the DELETE is then
+// pinned to with If-Match. The one case that leaves open: an object rewritten between the
 // two requests with the very same bytes (so the same ETag) is deleted
 // although it is newer than cond's time. Its bytes are those that were
 // judged stale, and a newer upload with the same name and other bytes is
 // never deleted.
+//
+// The time is compared by blobvalet, not sent as If-Unmodified-Since: HEAD's
+// Last-Modified and the condition are both cut to whole seconds, as HTTP
+// dates are, while some services (versitygw) compare the header with a
+// finer time of their own and so refuse an object at its own listed time.
 func (s Store) Delete(ctx context.Context, ref blobref.Ref, cond blobstore.Condition) error {
 	objErr := s.deleteObject(ctx, ref, cond)
 	if objErr != nil && !errors.Is(objErr, blobstore.ErrNotFound) && !errors.Is(objErr, blobstore.ErrChanged) {
@@ -56,12 +61,13 @@ func (s Store) deleteObject(ctx context.Context, ref blobref.Ref, cond blobstore
 	if cond.ETag != "" {
 		head.IfMatch = aws.String(cond.ETag)
 	}
-	if !cond.UnmodifiedSince.IsZero() {
-		head.IfUnmodifiedSince = aws.Time(cond.UnmodifiedSince)
-	}
 	out, err := s.Client.HeadObject(ctx, head)
 	if err != nil {
 		return Wrap(err)
+	}
+	if since := cond.UnmodifiedSince; !since.IsZero() && aws.ToTime(out.LastModified).After(since.Truncate(time.Second)) {
+		return &blobstore.Error{Class: blobstore.Changed, Err: fmt.Errorf("%w: last modified %s, after %s", blobstore.ErrChanged,
+			aws.ToTime(out.LastModified).UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))}
 	}
 	_, err = s.Client.DeleteObject(ctx, &s3sdk.DeleteObjectInput{
 		Bucket:  aws.String(ref.Container),

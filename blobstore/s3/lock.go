@@ -26,8 +26,9 @@ const (
 )
 
 // metaLockExpires is the metadata that says until when a lock object is
-// held (RFC 3339, the holder's clock).
-const metaLockExpires = "blobvalet-lock-expires"
+// held (RFC 3339, the holder's clock), in the port's spelling: it is
+// stored as x-amz-meta-blobvalet-lock-expires.
+const metaLockExpires = "blobvalet_lock_expires"
 
 // Lock implements blobstore.Locker. S3 has no leases: the lock is the
 // object at ref, created with If-None-Match: *, its expiry in its metadata
@@ -96,7 +97,7 @@ func (s Store) writeLock(ctx context.Context, ref blobref.Ref, etag string) (str
 		Key:         aws.String(string(ref.Name)),
 		Body:        strings.NewReader(expires + " " + hex.EncodeToString(nonce[:]) + "\n"),
 		ContentType: aws.String("text/plain"),
-		Metadata:    map[string]string{metaLockExpires: expires},
+		Metadata:    toS3Metadata(map[string]string{metaLockExpires: expires}),
 	}
 	if etag == "" {
 		in.IfNoneMatch = aws.String("*")

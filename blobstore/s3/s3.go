@@ -7,12 +7,15 @@
 //   - An incomplete multipart upload is S3's blob "holding only uncommitted
 //     blocks": InProgress and List see it, and Delete aborts it.
 //   - S3 has no If-Unmodified-Since on DELETE: a Condition with a time is
-//     checked by a conditional HEAD, and the delete is pinned to the ETag
+//     checked against HEAD's Last-Modified, and the delete is pinned to the ETag
 //     that HEAD saw (see Delete for what that leaves open).
 //   - S3 has no leases: Lock is an object created with If-None-Match: *,
 //     renewed with If-Match, taken over when its expiry has passed.
 //   - Every object is what Azure calls a block blob, written whole or
 //     committed from parts: Props.BlobType is "BlockBlob".
+//   - blobvalet's own metadata names (blobvalet_owner, …) are written with
+//     hyphens, x-amz-meta-blobvalet-owner, and read back with underscores
+//     (meta.go), so that no proxy drops them.
 package s3
 
 import (
@@ -202,10 +205,7 @@ func props(contentType, contentEncoding, etag *string, md map[string]string) blo
 		ContentEncoding: aws.ToString(contentEncoding),
 		ETag:            aws.ToString(etag),
 		BlobType:        blockBlob,
-		Metadata:        make(map[string]string, len(md)),
-	}
-	for k, v := range md {
-		p.Metadata[k] = v
+		Metadata:        fromS3Metadata(md),
 	}
 	return p
 }
@@ -238,7 +238,7 @@ func (s Store) Promote(ctx context.Context, src blobref.Ref, srcETag string, siz
 		Key:                aws.String(string(dst.Name)),
 		ContentType:        aws.String(c.ContentType),
 		ContentDisposition: nonEmpty(c.ContentDisposition),
-		Metadata:           c.Metadata,
+		Metadata:           toS3Metadata(c.Metadata),
 	})
 	if err != nil {
 		return "", Wrap(err)
@@ -266,7 +266,7 @@ func (s Store) copyObject(ctx context.Context, src blobref.Ref, srcETag string, 
 		MetadataDirective:  types.MetadataDirectiveReplace,
 		ContentType:        aws.String(c.ContentType),
 		ContentDisposition: nonEmpty(c.ContentDisposition),
-		Metadata:           c.Metadata,
+		Metadata:           toS3Metadata(c.Metadata),
 	}
 	if c.CreateOnly {
 		in.IfNoneMatch = aws.String("*")

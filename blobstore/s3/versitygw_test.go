@@ -136,7 +136,7 @@ func TestPromote(t *testing.T) {
 	})
 	commit := blobstore.Commit{
 		ContentType: "text/plain", ContentDisposition: `attachment; filename="x.txt"`,
-		Metadata: map[string]string{"blobvalet-owner": "alice"}, CreateOnly: true,
+		Metadata: map[string]string{"blobvalet_owner": "alice"}, CreateOnly: true,
 	}
 
 	// Changed: pinned to the checked ETag, nothing reaches the final name.
@@ -160,12 +160,17 @@ func TestPromote(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp, err := f.s.Properties(ctx, final)
-	if err != nil || fp.ETag != got || fp.Size != 11 || fp.ContentType != "text/plain" || fp.Metadata["blobvalet-owner"] != "alice" || fp.Metadata["qqfilename"] != "" {
+	if err != nil || fp.ETag != got || fp.Size != 11 || fp.ContentType != "text/plain" || fp.Metadata["blobvalet_owner"] != "alice" || fp.Metadata["qqfilename"] != "" {
 		t.Errorf("promoted object: %+v, %v (Promote said ETag %s)", fp, err, got)
 	}
 	out, err := f.emu.Client().HeadObject(ctx, &s3sdk.HeadObjectInput{Bucket: aws.String("uploads"), Key: aws.String(string(final.Name))})
 	if err != nil || aws.ToString(out.ContentDisposition) != commit.ContentDisposition {
 		t.Errorf("disposition %q, %v", aws.ToString(out.ContentDisposition), err)
+	}
+	// The stamp travels as x-amz-meta-blobvalet-owner: no underscore for
+	// a proxy to drop.
+	if err == nil && (out.Metadata["blobvalet-owner"] != "alice" || len(out.Metadata) != 1) {
+		t.Errorf("stored metadata %v, want only blobvalet-owner", out.Metadata)
 	}
 	if b := f.get(final); b != "hello world" {
 		t.Errorf("promoted bytes %q", b)
@@ -186,11 +191,11 @@ func TestPromote(t *testing.T) {
 
 	// Overwriting where the rule allows it: one CopyObject.
 	commit.CreateOnly = false
-	commit.Metadata = map[string]string{"blobvalet-owner": "bob"}
+	commit.Metadata = map[string]string{"blobvalet_owner": "bob"}
 	if _, err := f.s.Promote(ctx, in("other"), other, 11, final, commit); err != nil {
 		t.Fatalf("Promote that may overwrite: %v", err)
 	}
-	if fp, err := f.s.Properties(ctx, final); err != nil || fp.Metadata["blobvalet-owner"] != "bob" || f.get(final) != "other bytes" {
+	if fp, err := f.s.Properties(ctx, final); err != nil || fp.Metadata["blobvalet_owner"] != "bob" || f.get(final) != "other bytes" {
 		t.Errorf("overwritten object: %+v, %v", fp, err)
 	}
 	if _, err := f.s.Promote(ctx, in("other"), etag, 11, final, commit); !errors.Is(err, blobstore.ErrChanged) {
@@ -381,5 +386,26 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := (s3.Store{Client: c}).Properties(context.Background(), in("a")); !errors.Is(err, blobstore.ErrUnreachable) {
 		t.Errorf("Properties: %v, want ErrUnreachable", err)
+	}
+}
+
+// TestDeleteAtListedTime: the sweeper deletes on the time List gave,
+// which versitygw gives finer than HTTP dates' seconds; the object must
+// not seem written since.
+func TestDeleteAtListedTime(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	f.put(in("a"), "hello")
+	var listed time.Time
+	f.s.List(ctx, "incoming", func(it blobstore.Item) error { listed = it.LastModified; return nil })
+	if listed.IsZero() {
+		t.Fatal("nothing listed")
+	}
+	t.Logf("listed LastModified %s", listed.Format(time.RFC3339Nano))
+	if err := f.s.Delete(ctx, in("a"), blobstore.Condition{UnmodifiedSince: listed}); err != nil {
+		t.Errorf("Delete at the listed time: %v", err)
+	}
+	if _, err := f.s.Properties(ctx, in("a")); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("after Delete: %v, want ErrNotFound", err)
 	}
 }

@@ -151,7 +151,7 @@ func (a *App) Readiness() server.Readiness {
 
 // ServeHTTP implements http.Handler with the current server.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.current.Load().srv.ServeHTTP(w, r)
+	a.current.Load().public.ServeHTTP(w, r)
 }
 
 // Admin returns the handler of the admin listener, with the current server.

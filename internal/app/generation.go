@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -83,8 +84,13 @@ type generation struct {
 	// queues are the deliverer's, which readiness asks whether they answer.
 	queues *azurequeue.Queues
 	// probe is a client that never retries, so that each check says at
-	// once what failed.
+	// once what failed; nil on S3.
 	probe *service.Client
+	// s3 is the S3-compatible storage with storage.kind s3, else nil.
+	s3 *s3Storage
+	// public serves the public listener: srv, or srv behind what keeps
+	// out the routes a storage kind does not serve.
+	public http.Handler
 	// signing reports whether the signer can sign; nil means always.
 	signing func() error
 	// pending is set while the storage check at reload could not reach
@@ -96,6 +102,9 @@ type generation struct {
 // newGeneration checks storage as check says and builds what cfg runs.
 // Publishing it to readiness, once it is in force, is the caller's job.
 func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkMode) (*generation, error) {
+	if cfg.Storage.IsS3() {
+		return newS3Generation(ctx, cfg, d, check)
+	}
 	log := d.log
 	given := d.clients.options
 	if d.clients.options == nil {
@@ -156,7 +165,9 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	store := azblob.Store{Client: client, SourceURL: func(ref blobref.Ref) (string, error) {
 		return signer.Sign(ref, blobstore.Read, time.Now().Add(promotionReadLifetime))
 	}}
-	checker := newChecker(cfg, store, signer, area, outbox, log)
+	checker := newChecker(cfg, store, func(ref blobref.Ref, expiry time.Time) (string, error) {
+		return signer.Sign(ref, blobstore.Read, expiry)
+	}, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
 	uploads, err := newUploads(cfg, d, given, area, checker)
 	if err != nil {
@@ -191,6 +202,7 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	if err != nil {
 		return nil, err
 	}
+	g.public = g.srv
 	g.sweeper = &staging.Sweeper{Container: area.Container, Store: store, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
 }
@@ -214,6 +226,9 @@ func (g *generation) checkStorageFor(ctx context.Context, check checkMode) error
 
 // checkStorage runs the storage checks of the generation's configuration.
 func (g *generation) checkStorage(ctx context.Context) error {
+	if g.s3 != nil {
+		return g.s3.check(ctx)
+	}
 	return checkStorage(ctx, g.probe, g.cfg.Storage, g.cfg.Policy().Containers(), g.cfg.Staging.Container)
 }
 
@@ -249,12 +264,9 @@ func newSigner(ctx context.Context, cfg *config.Config, client *service.Client, 
 const promotionReadLifetime = time.Hour
 
 // newChecker assembles the upload-success check from the configuration.
-// Each rule's actions (checkerActions) are found by its name; events are
-// stored in outbox (nil: none).
-func newChecker(cfg *config.Config, store success.Store, signer server.Signer, area staging.Area, outbox success.Outbox, log *zap.Logger) *success.Checker {
-	readURL := func(ref blobref.Ref, expiry time.Time) (string, error) {
-		return signer.Sign(ref, blobstore.Read, expiry)
-	}
+// Each rule's actions (checkerActions) are found by its name; thumbnails
+// are signed by readURL; events are stored in outbox (nil: none).
+func newChecker(cfg *config.Config, store success.Store, readURL func(blobref.Ref, time.Time) (string, error), area staging.Area, outbox success.Outbox, log *zap.Logger) *success.Checker {
 	return &success.Checker{
 		Store:         store,
 		Policy:        cfg.Policy(),

@@ -115,8 +115,12 @@ func (g *generation) refresh(ctx context.Context, st *readiness, log *zap.Logger
 			return
 		}
 		g.pending.Store(false)
-		log.Info("storage check passed", zap.String("account", g.cfg.Storage.Account), zap.String("key", g.cfg.Storage.KeyName()))
+		log.Info("storage check passed", zap.String("account", g.cfg.Storage.Account), zap.String("endpoint", g.cfg.Storage.Endpoint), zap.String("key", g.cfg.Storage.KeyName()))
 		st.set(partVerifying, nil)
+		return
+	}
+	if g.s3 != nil {
+		st.set(partVerifying, g.s3.ping(ctx))
 		return
 	}
 	_, err := g.probe.GetProperties(ctx, nil)

@@ -157,6 +157,10 @@ func CheckOnline(ctx context.Context, cfg *config.Config) []error {
 }
 
 func checkStorageAndSigner(ctx context.Context, cfg *config.Config) error {
+	if cfg.Storage.IsS3() {
+		_, err := CheckS3(ctx, cfg)
+		return err
+	}
 	client, err := newServiceClient(cfg.Storage, clientSettings{})
 	if err != nil {
 		return fmt.Errorf("storage client: %w", err)

@@ -46,6 +46,9 @@ func runCheck(ctx context.Context, _ Process, args []string, stdout, stderr io.W
 		fmt.Fprintln(stdout, "  not checked: storage and identity provider (add --storage)")
 		return 0
 	}
+	if cfg.Storage.IsS3() {
+		return checkS3(ctx, cfg, stdout, stderr)
+	}
 	if problems := app.CheckOnline(ctx, cfg); len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintf(stderr, "blobvalet: %v\n", p)
@@ -61,9 +64,13 @@ func runCheck(ctx context.Context, _ Process, args []string, stdout, stderr io.W
 func printSummary(w io.Writer, cfg *config.Config) {
 	st := cfg.Storage
 	fmt.Fprintf(w, "  listen:     %s\n", cfg.Listen)
-	fmt.Fprintf(w, "  storage:    account %s at %s, credential %s (%s)\n", st.Account, st.Endpoint, st.Credential, st.KeyName())
-	fmt.Fprintf(w, "  containers: %s\n", strings.Join(cfg.Policy().Containers(), ", "))
-	fmt.Fprintf(w, "  staging:    %s, unverified uploads removed after %v\n", cfg.Staging.Container, time.Duration(cfg.Staging.MaxAge))
+	if st.IsS3() {
+		printS3Summary(w, cfg)
+	} else {
+		fmt.Fprintf(w, "  storage:    account %s at %s, credential %s (%s)\n", st.Account, st.Endpoint, st.Credential, st.KeyName())
+		fmt.Fprintf(w, "  containers: %s\n", strings.Join(cfg.Policy().Containers(), ", "))
+		fmt.Fprintf(w, "  staging:    %s, unverified uploads removed after %v\n", cfg.Staging.Container, time.Duration(cfg.Staging.MaxAge))
+	}
 	var auth []string
 	if n := len(cfg.Auth.Tokens); n > 0 {
 		auth = append(auth, fmt.Sprintf("%d static tokens", n))
@@ -84,4 +91,65 @@ func printSummary(w io.Writer, cfg *config.Config) {
 	if len(cfg.CORSOrigins) > 0 {
 		fmt.Fprintf(w, "  origins:    %s\n", strings.Join(cfg.CORSOrigins, ", "))
 	}
+}
+
+// printS3Summary is printSummary's storage part for S3.
+func printS3Summary(w io.Writer, cfg *config.Config) {
+	st := &cfg.Storage
+	sign, _ := app.NewS3Signing(cfg)
+	fmt.Fprintf(w, "  storage:    s3 at %s, region %s, %s addressing, acl %s\n", st.Endpoint, st.Region, st.Addressing, st.ACL)
+	fmt.Fprintf(w, "  signer:     %s, signs uploads to %s\n", sign.Keys, sign.URL)
+	fmt.Fprintf(w, "  service:    %s\n", st.S3Service())
+	fmt.Fprintf(w, "  buckets:    %s\n", strings.Join(cfg.Policy().Containers(), ", "))
+	fmt.Fprintf(w, "  staging:    bucket %s, unverified uploads removed after %v\n", cfg.Staging.Container, time.Duration(cfg.Staging.MaxAge))
+	if st.S3Signer().AccessKeyID == st.S3Service().AccessKeyID {
+		fmt.Fprintln(w, "  note:       signer and service are one key: give the signer a key of its own that may only write the staging bucket (docs/storage-s3.md)")
+	}
+}
+
+// checkS3 runs check --storage on an S3 configuration and reports what
+// the service honours.
+func checkS3(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) int {
+	rep, problems := app.CheckOnlineS3(ctx, cfg)
+	if co := rep.CreateOnly; co.Put || co.Copy || co.Complete || len(co.Notes) > 0 {
+		fmt.Fprintln(stdout, "create-only writes (If-None-Match: *) in the staging bucket:")
+		for _, p := range []struct {
+			what string
+			ok   bool
+			use  string
+		}{
+			{"PutObject", co.Put, "the sweeper's lock"},
+			{"CopyObject", co.Copy, "promotion up to 5 GiB"},
+			{"CompleteMultipartUpload", co.Complete, "promotion by multipart copy"},
+		} {
+			verdict := "ignored"
+			if p.ok {
+				verdict = "honoured"
+			}
+			fmt.Fprintf(stdout, "  %-24s %-9s (%s)\n", p.what, verdict, p.use)
+		}
+		switch {
+		case co.Copy:
+			fmt.Fprintln(stdout, "  promotion: CopyObject up to 5 GiB, multipart copy above")
+		case co.Complete:
+			fmt.Fprintln(stdout, "  promotion: multipart copy, completed create-only")
+		default:
+			fmt.Fprintln(stdout, "  promotion: cannot be create-only here; only rules with overwrite: true can run")
+		}
+		for _, n := range co.Notes {
+			fmt.Fprintf(stdout, "  found: %s\n", n)
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(stdout, "staging bucket: %s\n", n)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "blobvalet: %v\n", p)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "storage ok: %s answers, storage.service works, buckets %s exist, staging bucket %s is not public\n",
+		cfg.Storage.Endpoint, strings.Join(cfg.Policy().Containers(), ", "), cfg.Staging.Container)
+	return 0
 }

@@ -54,7 +54,7 @@ var commands = []command{
 	{[]string{"check"}, "check --config FILE   check a configuration as serve does at start (--storage: storage too)", runCheck},
 	{[]string{"sweep"}, "sweep --config FILE   remove unverified uploads now (serve also does this)", runSweep},
 	{[]string{"events"}, "events --config FILE list|replay   show or resend webhook events given up on", runEvents},
-	{[]string{"cors"}, "cors  show|plan|apply manage the storage account's CORS rules", runCors},
+	{[]string{"cors"}, "cors  show|plan|apply manage storage's CORS rules (the Azure account's, or the S3 staging bucket's)", runCors},
 	{[]string{"dev"}, "dev                   run everything locally on Azurite with a demo page", runDev},
 	{[]string{"version", "-version", "--version"}, "version               print the version, commit and Go version", runVersion},
 }

@@ -27,6 +27,10 @@ const corsUsage = `Usage:
 Credentials: --config FILE (the serve configuration), or --connection-string,
 or AZURE_STORAGE_CONNECTION_STRING.
 
+With an S3 configuration (storage.kind: s3) the rules are the staging
+bucket's, for Fine Uploader S3 and Uppy, and the origins default to the
+configuration's cors_origins.
+
 Exit codes: 0 done or nothing to do, 1 refused or failed, 2 bad usage.
 `
 
@@ -67,25 +71,45 @@ func runCors(ctx context.Context, _ Process, args []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "blobvalet cors %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
 	}
+	var cfg *config.Config
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintf(stderr, "blobvalet cors: %v\n", err)
+			return 2
+		}
+	}
+	onS3 := cfg != nil && cfg.Storage.IsS3()
 	var d corscfg.Desired
 	if cmd != "show" {
+		if onS3 && len(origins) == 0 {
+			// The staging bucket takes the pages that call blobvalet.
+			origins = cfg.CORSOrigins
+		}
 		var err error
 		if d, err = corsDesired(origins, headers, *maxAge, *anyOrigin); err != nil {
+			if onS3 && len(origins) == 0 {
+				err = errors.New("no origin: set cors_origins in the configuration, or pass --origin, e.g. https://app.example.com")
+			}
 			fmt.Fprintf(stderr, "blobvalet cors %s: %v\n", cmd, err)
 			return 2
 		}
+		d.S3 = onS3
 		if *anyOrigin {
-			fmt.Fprintln(stderr, `warning: origin "*" lets any web site send uploads to this account with SAS URIs it obtains`)
+			fmt.Fprintln(stderr, `warning: origin "*" lets any web site send uploads to this storage with URLs it obtains`)
 		}
 	}
-	client, err := corsClient(*cfgPath, *connStr)
+	get, set, err := corsRules(cfg, *connStr)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors: %v\n", err)
 		return 2
 	}
+	if onS3 {
+		fmt.Fprintf(stdout, "S3 staging bucket %s at %s:\n", cfg.Staging.Container, cfg.Storage.Endpoint)
+	}
 	switch cmd {
 	case "show":
-		rules, err := corscfg.Get(ctx, client)
+		rules, err := get(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "blobvalet cors show: %v\n", err)
 			return 1
@@ -102,7 +126,7 @@ func runCors(ctx context.Context, _ Process, args []string, stdout, stderr io.Wr
 		printCORSRules(stdout, rules, -1)
 		return 0
 	}
-	current, err := corscfg.Get(ctx, client)
+	current, err := get(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors %s: %v\n", cmd, err)
 		return 1
@@ -125,7 +149,7 @@ func runCors(ctx context.Context, _ Process, args []string, stdout, stderr io.Wr
 		fmt.Fprintln(stdout, "\nNothing written (plan). Run blobvalet cors apply to write this.")
 		return 0
 	}
-	if err := corscfg.Set(ctx, client, res.After); err != nil {
+	if err := set(ctx, res.After); err != nil {
 		fmt.Fprintf(stderr, "blobvalet cors apply: %v\n", err)
 		return 1
 	}
@@ -156,14 +180,32 @@ func corsDesired(origins, headers []string, maxAge time.Duration, anyOrigin bool
 	return corscfg.Desired{Origins: origins, ExtraHeaders: headers, MaxAge: maxAge}, nil
 }
 
-// corsClient finds the account and credential: the config file, then a
-// connection string. Neither value is ever printed.
-func corsClient(cfgPath, connStr string) (*service.Client, error) {
-	if cfgPath != "" {
-		cfg, err := config.Load(cfgPath)
+// corsRules returns what reads and writes the CORS rules: the staging
+// bucket's with an S3 configuration, else the Blob service's of the
+// configuration's account or of a connection string. No credential is
+// ever printed.
+func corsRules(cfg *config.Config, connStr string) (get func(context.Context) ([]corscfg.Rule, error), set func(context.Context, []corscfg.Rule) error, err error) {
+	if cfg != nil && cfg.Storage.IsS3() {
+		store, err := app.NewS3Store(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		bucket := cfg.Staging.Container
+		return func(ctx context.Context) ([]corscfg.Rule, error) { return corscfg.GetS3(ctx, store, bucket) },
+			func(ctx context.Context, rules []corscfg.Rule) error { return corscfg.SetS3(ctx, store, bucket, rules) }, nil
+	}
+	client, err := corsClient(cfg, connStr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context) ([]corscfg.Rule, error) { return corscfg.Get(ctx, client) },
+		func(ctx context.Context, rules []corscfg.Rule) error { return corscfg.Set(ctx, client, rules) }, nil
+}
+
+// corsClient finds the account and credential: the configuration, then a
+// connection string.
+func corsClient(cfg *config.Config, connStr string) (*service.Client, error) {
+	if cfg != nil {
 		return app.NewServiceClient(cfg.Storage)
 	}
 	if connStr == "" {
