@@ -301,15 +301,11 @@ func (s *Server) s3Start(ctx context.Context, op string, user authz.User, final 
 // be the caller's own staging key of a final name the rules let them
 // upload, now. It returns that final name and the rule.
 func (s *Server) s3Continue(op string, user authz.User, key string) (blobref.Ref, *authz.Rule, error) {
-	owner, final, ok := staging.Final(key)
-	if !ok || owner != user.ID {
-		return blobref.Ref{}, nil, errs.E(op, errs.Forbidden, "the key is not one of your uploads: ask /s3/key for the key of a file")
-	}
-	final, err := s.finalRef(op, final.Container, string(final.Name))
+	final, ok, err := s.ownStaged(op, user, key)
 	if err != nil {
 		return blobref.Ref{}, nil, err
 	}
-	if staged, err := s.opts.S3.Staging.Ref(user.ID, final); err != nil || string(staged.Name) != key {
+	if !ok {
 		return blobref.Ref{}, nil, errs.E(op, errs.Forbidden, "the key is not one of your uploads: ask /s3/key for the key of a file")
 	}
 	d := s.opts.Policy.Decide(authz.Request{User: user, Method: authz.Put, Blob: final})
@@ -317,6 +313,25 @@ func (s *Server) s3Continue(op string, user authz.User, key string) (blobref.Ref
 		return blobref.Ref{}, nil, errs.E(op, errs.Forbidden, d.Reason)
 	}
 	return final, d.Rule, nil
+}
+
+// ownStaged reads the final name of key, a staging key: ok is false
+// unless key is exactly the one that the caller's upload to that name is
+// staged at (no other spelling of the user id, no other user). err is a
+// final name or bucket the service refuses.
+func (s *Server) ownStaged(op string, user authz.User, key string) (final blobref.Ref, ok bool, err error) {
+	owner, final, ok := staging.Final(key)
+	if !ok || owner != user.ID {
+		return blobref.Ref{}, false, nil
+	}
+	if final, err = s.finalRef(op, final.Container, string(final.Name)); err != nil {
+		return blobref.Ref{}, false, err
+	}
+	staged, err := s.opts.S3.Staging.Ref(user.ID, final)
+	if err != nil || string(staged.Name) != key {
+		return blobref.Ref{}, false, nil
+	}
+	return final, true, nil
 }
 
 // s3Lifetime is the lifetime of what rule's requests are signed with.
@@ -396,14 +411,13 @@ func (s *Server) deleteS3File(w http.ResponseWriter, r *http.Request, user authz
 		fail(errs.E(op, errs.Forbidden, "bucket "+errs.Clip(bucket)+" is not the upload bucket").Final())
 		return
 	}
-	owner, final, ok := staging.Final(key)
-	if !ok || owner != user.ID {
-		fail(errs.E(op, errs.NotFound, "no upload of yours has this key").Final())
-		return
-	}
-	final, err := s.finalRef(op, final.Container, string(final.Name))
+	final, ok, err := s.ownStaged(op, user, key)
 	if err != nil {
 		fail(err)
+		return
+	}
+	if !ok {
+		fail(errs.E(op, errs.NotFound, "no upload of yours has this key").Final())
 		return
 	}
 	log = append(log, zap.String("container", final.Container), zap.String("blob", errs.Clip(string(final.Name))))
@@ -448,20 +462,19 @@ func (s *Server) s3SuccessForm(op string, user authz.User, v url.Values) (succes
 	if len(v["key"]) != 1 || v.Get("key") == "" {
 		return f, errs.E(op, errs.Invalid, "want exactly one key field").Final()
 	}
-	owner, final, ok := staging.Final(v.Get("key"))
-	if !ok || owner != user.ID {
+	final, ok, err := s.ownStaged(op, user, v.Get("key"))
+	if err != nil {
+		var e *errs.Error
+		errors.As(err, &e)
+		return f, e.Final()
+	}
+	if !ok {
 		return f, errs.E(op, errs.Forbidden, "the key is not one of your uploads").Final()
 	}
 	// Fine Uploader names the staging bucket; a page after Uppy may name
 	// the final one.
 	if b := v.Get("bucket"); b != "" && b != s.opts.S3.Staging.Container && b != final.Container {
 		return f, errs.E(op, errs.Forbidden, "bucket "+errs.Clip(b)+" is neither the upload bucket nor the key's final bucket").Final()
-	}
-	final, err := s.finalRef(op, final.Container, string(final.Name))
-	if err != nil {
-		var e *errs.Error
-		errors.As(err, &e)
-		return f, e.Final()
 	}
 	f.blob, f.uuid, f.name = final, v.Get("uuid"), v.Get("name")
 	for k, vs := range v {
