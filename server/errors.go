@@ -74,6 +74,9 @@ const (
 	plainText answerForm = iota
 	// uploadJSON: Fine Uploader's upload-success JSON.
 	uploadJSON
+	// signJSON: Fine Uploader S3's signature JSON, {"invalid": true,
+	// "error": reason}, also the answer of /s3/key and /s3/presign.
+	signJSON
 )
 
 // fail is the one error edge: it writes err's answer in the route's form,
@@ -93,6 +96,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, form answerForm, r
 	switch form {
 	case uploadJSON:
 		writeJSON(w, f.status, UploadAnswer{Error: f.msg, PreventRetry: f.preventRetry, Reset: f.reset})
+	case signJSON:
+		writeJSON(w, f.status, signFailure{Invalid: true, Error: f.msg})
 	default:
 		http.Error(w, f.msg, f.status)
 	}

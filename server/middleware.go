@@ -109,6 +109,8 @@ type Metrics struct {
 	success  *prometheus.CounterVec
 	// uploads counts the traditional endpoint's requests.
 	uploads *prometheus.CounterVec
+	// s3 counts the S3 routes' requests.
+	s3 *prometheus.CounterVec
 	// background counts failures of work no request waits for, by task.
 	background *prometheus.CounterVec
 
@@ -167,6 +169,8 @@ func (m *Metrics) count(route, outcome string) {
 		m.success.WithLabelValues(outcome).Inc()
 	case "upload", "upload-done", "upload-delete":
 		m.uploads.WithLabelValues(route, outcome).Inc()
+	case "s3-key", "s3-sign", "s3-presign", "s3-delete":
+		m.s3.WithLabelValues(route, outcome).Inc()
 	}
 }
 
@@ -202,12 +206,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "blobvalet_traditional_requests_total",
 			Help: "Requests of Fine Uploader's traditional endpoint by route (upload, upload-done, upload-delete) and outcome (stored, verified, deleted, and the failures of the error edge).",
 		}, []string{"route", "outcome"}),
+		s3: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blobvalet_s3_requests_total",
+			Help: "Requests of the S3 routes by route (s3-key, s3-sign, s3-presign, s3-delete) and outcome (issued, deleted, and the failures of the error edge).",
+		}, []string{"route", "outcome"}),
 		background: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blobvalet_background_failures_total",
 			Help: "Failures of work no request waits for, by task (promotion: a copy that outlasted its request; delegation_key: renewing the user delegation key).",
 		}, []string{"task"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.sas, m.success, m.uploads, m.background,
+	reg.MustRegister(m.requests, m.duration, m.sas, m.success, m.uploads, m.s3, m.background,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,10 +1,11 @@
 // Package server is blobvalet's HTTP layer: routing, CORS, request ids,
 // logging, metrics, and the mapping of errors to HTTP answers. It serves the
 // public API (/sas, /success, Fine Uploader's traditional endpoint under
-// /upload, /healthz and web/client's plugin files) and
-// the admin endpoints (/readyz, /metrics); the demo page's routes come from
-// package web through Options.Extra, and main owns the listeners. The
-// decisions it serves are made in packages authz, sas and success.
+// /upload, the S3 routes under /s3, /healthz and web/client's plugin
+// files) and the admin endpoints (/readyz, /metrics); the demo page's
+// routes come from package web through Options.Extra, and main owns the
+// listeners. The decisions it serves are made in packages authz, sas,
+// s3sign and success.
 package server
 
 import (
@@ -40,9 +41,11 @@ type Signer interface {
 	Sign(ref blobref.Ref, access blobstore.Access, expiry time.Time) (string, error)
 }
 
-// Options are the parts a Server is built from. Logger, Auth, Policy,
-// Resolver, Signer, Staging (its container), Uploads and a positive
-// Lifetime are required; New refuses options without them.
+// Options are the parts a Server is built from. Logger, Auth and Policy
+// are always required. Azure's /sas needs Resolver, Signer, Staging (its
+// container), Uploads and a positive Lifetime: they are required unless S3
+// is set and Resolver and Signer are not, which leaves /sas out (an
+// S3-only service). New refuses options without what they need.
 type Options struct {
 	Logger   *zap.Logger
 	Auth     Authenticator
@@ -82,6 +85,14 @@ type Options struct {
 	Traditional Traditional
 	// TraditionalTimeouts are the deadlines of /upload's requests.
 	TraditionalTimeouts TraditionalTimeouts
+	// S3 serves Fine Uploader S3 and Uppy's S3 uploader from a staging
+	// bucket, and /success takes their reports; nil leaves /s3 out.
+	S3 *S3
+}
+
+// azure reports whether the options serve Azure's /sas.
+func (o *Options) azure() bool {
+	return o.S3 == nil || o.Signer != nil || o.Resolver != nil
 }
 
 // Server answers Fine Uploader's requests.
@@ -114,7 +125,12 @@ func New(o Options) (*Server, error) {
 
 	r := mux.NewRouter()
 	r.Use(s.instrument)
-	r.HandleFunc("/sas", s.handleSAS).Methods(http.MethodGet).Name("sas")
+	if o.azure() {
+		r.HandleFunc("/sas", s.handleSAS).Methods(http.MethodGet).Name("sas")
+	}
+	if o.S3 != nil {
+		s.s3Routes(r)
+	}
 	if o.Success != nil {
 		r.HandleFunc("/success", s.handleSuccess).Methods(http.MethodPost, http.MethodPut, http.MethodPatch).Name("success")
 	}
@@ -142,6 +158,7 @@ func New(o Options) (*Server, error) {
 // validate tells which required options are missing or out of range.
 func (o *Options) validate() error {
 	var missing []string
+	azure := o.azure()
 	for _, f := range []struct {
 		name string
 		set  bool
@@ -149,10 +166,10 @@ func (o *Options) validate() error {
 		{"Logger", o.Logger != nil},
 		{"Auth", o.Auth != nil},
 		{"Policy", o.Policy != nil},
-		{"Resolver", o.Resolver != nil},
-		{"Signer", o.Signer != nil},
-		{"Staging", o.Staging.Container != ""},
-		{"Uploads", o.Uploads != nil},
+		{"Resolver", o.Resolver != nil || !azure},
+		{"Signer", o.Signer != nil || !azure},
+		{"Staging", o.Staging.Container != "" || !azure},
+		{"Uploads", o.Uploads != nil || !azure},
 	} {
 		if !f.set {
 			missing = append(missing, f.name)
@@ -161,12 +178,14 @@ func (o *Options) validate() error {
 	switch {
 	case len(missing) > 0:
 		return fmt.Errorf("server: required options missing: %s", strings.Join(missing, ", "))
-	case o.Lifetime <= 0:
+	case azure && o.Lifetime <= 0:
 		return fmt.Errorf("server: Lifetime must be positive, not %v", o.Lifetime)
 	case o.SuccessTimeout < 0:
 		return fmt.Errorf("server: SuccessTimeout must not be negative, not %v", o.SuccessTimeout)
 	case o.SuccessMaxInFlight < 0:
 		return fmt.Errorf("server: SuccessMaxInFlight must not be negative, not %d", o.SuccessMaxInFlight)
+	case o.S3 != nil:
+		return o.S3.validate()
 	}
 	return nil
 }
@@ -341,10 +360,10 @@ func allowedMethods(path string) string {
 		return "GET"
 	case "/success":
 		return "POST, PUT, PATCH"
-	case "/upload", "/upload/done":
+	case "/upload", "/upload/done", "/s3/sign", "/s3/presign", "/s3/files":
 		return "POST"
 	}
-	if strings.HasPrefix(path, "/upload/") {
+	if strings.HasPrefix(path, "/upload/") || strings.HasPrefix(path, "/s3/files/") {
 		return "DELETE"
 	}
 	return "GET, HEAD"

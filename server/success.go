@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 
 	"go.uber.org/zap"
 
+	"github.com/blobvalet/blobvalet/authz"
 	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/errs"
 	"github.com/blobvalet/blobvalet/limits"
@@ -79,6 +81,32 @@ func parseSuccessForm(body []byte, resolver *blobref.Resolver) (successForm, err
 	return f, nil
 }
 
+// parseSuccess parses an upload-success body: Azure's form (blob,
+// container), or on S3 Fine Uploader S3's form or a page's JSON after
+// Uppy's upload (key).
+func (s *Server) parseSuccess(op string, r *http.Request, user authz.User, body []byte) (successForm, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		if s.opts.S3 == nil {
+			return successForm{}, errs.E(op, errs.Invalid, "want a form body").Final()
+		}
+		v, err := jsonForm(op, body)
+		if err != nil {
+			return successForm{}, err
+		}
+		return s.s3SuccessForm(op, user, v)
+	}
+	if s.opts.S3 != nil {
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return successForm{}, errs.Wrap(op, errs.Invalid, "malformed form body", err).Final()
+		}
+		if isS3Success(v) || s.opts.Resolver == nil {
+			return s.s3SuccessForm(op, user, v)
+		}
+	}
+	return parseSuccessForm(body, s.opts.Resolver)
+}
+
 // successAnswer is the JSON of a verified upload.
 type successAnswer struct {
 	Success      bool   `json:"success"`
@@ -117,7 +145,7 @@ func (s *Server) handleSuccess(w http.ResponseWriter, r *http.Request) {
 		fail(errs.Wrap(op, errs.Invalid, "cannot read the request body", err))
 		return
 	}
-	f, err := parseSuccessForm(body, s.opts.Resolver)
+	f, err := s.parseSuccess(op, r, user, body)
 	if err != nil {
 		fail(err)
 		return

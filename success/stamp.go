@@ -41,6 +41,13 @@ func EncodeOwner(id string) string {
 	return ownerPrefix + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
+// StampedBy reports whether md, a final blob's metadata, carries the
+// owner stamp of user: only blobvalet writes final names, so it is proof
+// that user uploaded the blob.
+func StampedBy(md map[string]string, user string) bool {
+	return user != "" && meta(md, MetaOwner) == EncodeOwner(user)
+}
+
 // DecodeOwner reads a blobvalet_owner stamp back into the user id.
 func DecodeOwner(stamp string) (string, error) {
 	enc, ok := strings.CutPrefix(stamp, ownerPrefix)

@@ -84,3 +84,23 @@ func TestStampEventFields(t *testing.T) {
 		}
 	}
 }
+
+func TestStampedBy(t *testing.T) {
+	for _, tc := range []struct {
+		md   map[string]string
+		user string
+		want bool
+	}{
+		{map[string]string{MetaOwner: "alice"}, "alice", true},
+		{map[string]string{"Blobvalet_Owner": "alice"}, "alice", true},
+		{map[string]string{MetaOwner: EncodeOwner("zoë")}, "zoë", true},
+		{map[string]string{MetaOwner: "zoë"}, "zoë", false},
+		{map[string]string{MetaOwner: "alice"}, "bob", false},
+		{map[string]string{}, "", false},
+		{nil, "alice", false},
+	} {
+		if got := StampedBy(tc.md, tc.user); got != tc.want {
+			t.Errorf("StampedBy(%v, %q) = %v", tc.md, tc.user, got)
+		}
+	}
+}

@@ -380,7 +380,7 @@ func (s *Service) Delete(ctx context.Context, user authz.User, u UUID, params ma
 		return unavailable(op, err)
 	}
 	for _, b := range blobs {
-		if meta(b.Metadata, "qquuid") != u.String() || meta(b.Metadata, success.MetaOwner) != user.ID {
+		if meta(b.Metadata, "qquuid") != u.String() || !success.StampedBy(b.Metadata, user.ID) {
 			continue
 		}
 		ref := blobref.Ref{Container: c, Name: b.Name}
