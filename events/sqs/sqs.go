@@ -98,7 +98,7 @@ func ParseQueueURL(raw string) (QueueURL, error) {
 		return QueueURL{}, fmt.Errorf("queue URL %q: want https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", raw)
 	}
 	parts := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || u.RawPath != "" || !strings.HasSuffix(raw, "/"+parts[1]) {
 		return QueueURL{}, fmt.Errorf("queue URL %q: want the path /ACCOUNT/NAME, as SQS writes queue URLs", raw)
 	}
 	q := QueueURL{URL: raw, Account: parts[0], Name: parts[1]}
