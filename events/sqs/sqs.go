@@ -142,8 +142,11 @@ type Options struct {
 	// (AWS_* environment variables, shared config and credentials files,
 	// web identity, ECS and EC2 roles).
 	AccessKeyID, SecretAccessKey, SessionToken string
-	// HTTPClient sends the requests; nil means the SDK's.
-	HTTPClient *http.Client
+	// TryTimeout bounds one try of a call, waiting for the answer's
+	// headers included, so that a hung connection costs a try, not the
+	// call; 0 means the SDK's defaults. It must exceed a receive's long
+	// poll, one second.
+	TryTimeout time.Duration
 	// RetryMaxAttempts bounds the tries of one call, the first included;
 	// 0 means the SDK's default (3).
 	RetryMaxAttempts int
@@ -167,8 +170,13 @@ func NewClient(ctx context.Context, opts Options) (*sqs.Client, error) {
 	if opts.AccessKeyID != "" {
 		load = append(load, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)))
 	}
-	if opts.HTTPClient != nil {
-		load = append(load, awsconfig.WithHTTPClient(opts.HTTPClient))
+	if t := opts.TryTimeout; t > 0 {
+		// The SDK's buildable client keeps its own transport settings (a
+		// custom CA bundle from AWS_CA_BUNDLE, say).
+		client := awshttp.NewBuildableClient().WithTimeout(2 * t).WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = t
+		})
+		load = append(load, awsconfig.WithHTTPClient(client))
 	}
 	if opts.RetryMaxAttempts > 0 {
 		load = append(load, awsconfig.WithRetryMaxAttempts(opts.RetryMaxAttempts))

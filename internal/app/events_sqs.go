@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/blobvalet/blobvalet/config"
@@ -32,20 +31,12 @@ func sqsTryTimeout(budget time.Duration) time.Duration {
 	return max(storageTryTimeout(budget), 5*time.Second)
 }
 
-// sqsHTTPClient is serve's HTTP client for SQS: a hung connection costs
-// one try, not the request.
-func sqsHTTPClient(budget time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = sqsTryTimeout(budget)
-	return &http.Client{Transport: t, Timeout: 2 * sqsTryTimeout(budget)}
-}
-
 // sqsEventQueues returns the SQS events queues that q names, checked
 // unless check is false; budget is the success budget, which a stored
 // event must fit in.
 func sqsEventQueues(ctx context.Context, q *config.EventsQueue, maxAttempts int, budget time.Duration, check bool) (*eventsQueues, error) {
 	opts := q.SQSOptions()
-	opts.HTTPClient = sqsHTTPClient(budget)
+	opts.TryTimeout = sqsTryTimeout(budget)
 	opts.RetryMaxAttempts = storageMaxRetries + 1
 	client, err := sqs.NewClient(ctx, opts)
 	if err != nil {
