@@ -76,9 +76,9 @@ func TestSeconds(t *testing.T) {
 
 func TestRedriveReceives(t *testing.T) {
 	for policy, want := range map[string]int{
-		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:d","maxReceiveCount":5}`:   5,
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:d","maxReceiveCount":5}`:      5,
 		`{"maxReceiveCount": "12", "deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:d"}`: 12,
-		`{"maxReceiveCount": "0", "deadLetterTargetArn":""}`:                          0,
+		`{"maxReceiveCount": "0", "deadLetterTargetArn":""}`:                           0,
 		``: 0,
 	} {
 		n, ok := redriveReceives(policy)
