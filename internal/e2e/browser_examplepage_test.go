@@ -51,7 +51,7 @@ func TestExamplePageUpload(t *testing.T) {
 	// blobvalet, configured by the example file with only the deployment's
 	// own values changed.
 	api, admin := freeAddr(t), freeAddr(t)
-	cfgPath := examplePageConfig(t, map[string]any{
+	cfgPath := examplePageConfig(t, "../../examples/page/blobvalet.yaml", map[string]any{
 		"listen":       api,
 		"admin_listen": admin,
 		"shutdown":     map[string]any{"drain": "100ms"},
@@ -128,11 +128,11 @@ func TestExamplePageUpload(t *testing.T) {
 	}
 }
 
-// examplePageConfig writes examples/page/blobvalet.yaml with the top-level
-// and storage fields given replaced, and returns its path.
-func examplePageConfig(t *testing.T, top, storage map[string]any) string {
+// examplePageConfig writes the example configuration at example with the
+// top-level and storage fields given replaced, and returns its path.
+func examplePageConfig(t *testing.T, example string, top, storage map[string]any) string {
 	t.Helper()
-	data, err := os.ReadFile("../../examples/page/blobvalet.yaml")
+	data, err := os.ReadFile(example)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +158,13 @@ func examplePageConfig(t *testing.T, top, storage map[string]any) string {
 	return path
 }
 
-// replaceSettings swaps the page's settings block, between its two marker
-// comments, for settings.
+// replaceSettings swaps an example page's settings block, between its two
+// marker comments, for settings.
 func replaceSettings(t *testing.T, html []byte, settings string) []byte {
 	const begin, end = "// ---- Settings: change these for your deployment ----\n", "// ---- End of settings ----"
 	i, j := bytes.Index(html, []byte(begin)), bytes.Index(html, []byte(end))
 	if i < 0 || j < i {
-		t.Error("examples/page/index.html lost its settings markers")
+		t.Error("the example page lost its settings markers")
 		return html
 	}
 	return bytes.Join([][]byte{html[:i+len(begin)], []byte(settings + "\n"), html[j:]}, nil)
