@@ -52,6 +52,9 @@ type Config struct {
 	// Webhook, if set, is told of every verified upload whose rule has no
 	// webhook of its own.
 	Webhook *Webhook `yaml:"webhook"`
+	// EventsQueue chooses where webhook events wait: Azure Queue Storage
+	// in the storage account (the default) or Amazon SQS.
+	EventsQueue EventsQueue `yaml:"events"`
 	// Staging is where uploads wait until they are verified.
 	Staging Staging `yaml:"staging"`
 	// Limits caps how often each user and client address may ask.
@@ -197,7 +200,7 @@ func (c *Config) complete(getenv func(string) string) error {
 		c.Webhook.complete(&p, "webhook", getenv)
 	}
 	c.policy = c.compileRules(&p, getenv)
-	c.completeEvents(&p)
+	c.completeEvents(&p, getenv)
 	c.Staging.complete(&p, &c.Storage, c.policy, time.Duration(c.SAS.Lifetime))
 	c.Limits.complete(&p)
 	c.Success.complete(&p)

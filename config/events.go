@@ -11,17 +11,21 @@ import (
 // set.
 const DefaultEventsQueue = "blobvalet-events"
 
-// Events says where webhook events wait for delivery: one queue in the
-// storage account for every webhook, the global one and the rules' own.
+// Events says where webhook events wait for delivery: one queue for every
+// webhook, the global one and the rules' own, in the storage account's
+// Queue service or, with SQS set, in Amazon SQS.
 type Events struct {
 	// Queue is the events queue; dead letters are in
 	// events.DeadLetterName(Queue).
 	Queue string
-	// Endpoint is the Queue service URL, no trailing slash.
+	// Endpoint is the Queue service URL, no trailing slash (Azure only).
 	Endpoint string
 	// MaxAttempts is how many times an event is posted before it is
 	// dead-lettered.
 	MaxAttempts int
+	// SQS is set when the queue is on Amazon SQS (events.kind sqs); then
+	// Queue is the queue's name, taken from its URL, and Endpoint is "".
+	SQS *EventsQueue
 }
 
 // Events returns the events queue, or nil when no webhook is configured
@@ -38,6 +42,9 @@ func (c *Config) Events() *Events {
 		if w.MaxAttempts != 0 {
 			e.MaxAttempts = w.MaxAttempts
 		}
+	}
+	if q := &c.EventsQueue; q.IsSQS() {
+		e.Queue, e.Endpoint, e.SQS = q.url.Name, "", q
 	}
 	return e
 }
@@ -70,9 +77,12 @@ func (s *Storage) completeQueueEndpoint(p *problems) {
 
 // completeEvents checks the queue settings of the global webhook, and
 // that no rule's webhook sets them: there is one events queue.
-func (c *Config) completeEvents(p *problems) {
+func (c *Config) completeEvents(p *problems, getenv func(string) string) {
+	c.EventsQueue.complete(p, getenv)
 	if w := c.Webhook; w != nil {
-		if w.Queue != "" {
+		if w.Queue != "" && c.EventsQueue.IsSQS() {
+			p.add("webhook.queue", "names an Azure queue; with events.kind sqs the queue is events.queue_url")
+		} else if w.Queue != "" {
 			if err := events.CheckName(w.Queue); err != nil {
 				p.add("webhook.queue", "%v", err)
 			}

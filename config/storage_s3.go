@@ -289,7 +289,7 @@ func (c *Config) completeS3Deployment(p *problems) {
 	if c.Upload.Enabled {
 		p.add("upload.enabled", "Fine Uploader's traditional endpoint stores chunks as Azure blocks; it is not available with storage.kind s3: remove upload, or use Fine Uploader S3 or Uppy against the staging bucket")
 	}
-	if c.hasWebhook() {
+	if c.hasWebhook() && !c.EventsQueue.IsSQS() {
 		field := "webhook"
 		if c.Webhook == nil {
 			for i, r := range c.Rules {
@@ -299,6 +299,6 @@ func (c *Config) completeS3Deployment(p *problems) {
 				}
 			}
 		}
-		p.add(field, "webhook events wait in an Azure storage queue, which storage.kind s3 does not have: remove the webhook until an events queue for S3 is configured")
+		p.add(field, "with storage.kind s3, webhook events wait in Amazon SQS: set events.kind sqs and events.queue_url (see docs/webhooks.md), or remove the webhook")
 	}
 }

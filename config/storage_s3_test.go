@@ -140,8 +140,8 @@ func TestS3Errors(t *testing.T) {
 		{"staging named by a rule", strings.Replace(s3Minimal, "staging: {bucket: incoming}", "staging: {bucket: uploads}", 1), `staging.bucket: "uploads" is named by a rule: the staging bucket must be one that no rule names`},
 		{"bad staging bucket", strings.Replace(s3Minimal, "staging: {bucket: incoming}", "staging: {bucket: in}", 1), `staging.bucket: "in" is not a bucket name`},
 		{"traditional endpoint", s3Minimal + "upload: {enabled: true, container: uploads}\n", "upload.enabled: Fine Uploader's traditional endpoint stores chunks as Azure blocks; it is not available with storage.kind s3"},
-		{"webhook", s3Minimal + "webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}\n", "webhook: webhook events wait in an Azure storage queue, which storage.kind s3 does not have"},
-		{"rule webhook", strings.Replace(s3Minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}", 1), "rules[0].webhook: webhook events wait in an Azure storage queue"},
+		{"webhook", s3Minimal + "webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}\n", "webhook: with storage.kind s3, webhook events wait in Amazon SQS: set events.kind sqs"},
+		{"rule webhook", strings.Replace(s3Minimal, "methods: [PUT]", "methods: [PUT], webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}", 1), "rules[0].webhook: with storage.kind s3, webhook events wait in Amazon SQS"},
 	}
 	getenv := func(k string) string {
 		if k == "SPACED" {
@@ -229,5 +229,17 @@ func TestS3ExampleFile(t *testing.T) {
 	}
 	if cfg.Storage.S3Signer().AccessKeyID != signerID || cfg.Storage.S3Service().AccessKeyID != serviceID {
 		t.Error("credentials not read")
+	}
+}
+
+// TestS3WithSQSEvents: on S3 a webhook is accepted once its events wait in
+// SQS.
+func TestS3WithSQSEvents(t *testing.T) {
+	cfg, err := Parse([]byte(s3Minimal+"webhook: {url: \"https://hooks.example.com/x\", secret_env: ALICE_TOKEN}\nevents: {kind: sqs, queue_url: \"https://sqs.eu-west-1.amazonaws.com/123456789012/uploads-events\"}\n"), s3Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := cfg.Events(); ev == nil || ev.SQS == nil || ev.Queue != "uploads-events" {
+		t.Errorf("events: %+v", ev)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/blobvalet/blobvalet/blobstore/azblob"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/events"
-	"github.com/blobvalet/blobvalet/events/azurequeue"
 	"github.com/blobvalet/blobvalet/limits"
 	"github.com/blobvalet/blobvalet/sas"
 	"github.com/blobvalet/blobvalet/server"
@@ -82,7 +81,7 @@ type generation struct {
 	// configuration's webhooks; nil when none is configured.
 	deliverer *events.Deliverer
 	// queues are the deliverer's, which readiness asks whether they answer.
-	queues *azurequeue.Queues
+	queues *eventsQueues
 	// probe is a client that never retries, so that each check says at
 	// once what failed; nil on S3.
 	probe *service.Client
@@ -125,9 +124,12 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	if ev := cfg.Events(); ev != nil {
 		// With storage out of reach (a reload during an outage) the queues
 		// are not checked now; storing and delivering events retry.
-		queues, err := eventQueues(ctx, cfg.Storage, ev, d.clients, !g.pending.Load())
+		queues, err := eventQueues(ctx, cfg.Storage, ev, d.clients, cfg.Success.Timeout.Duration(), !g.pending.Load())
 		if err != nil {
 			return nil, err
+		}
+		for _, w := range queues.warnings {
+			log.Warn("events queue: "+w, zap.String("queue", ev.Queue))
 		}
 		g.queues = queues
 		outbox = &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}

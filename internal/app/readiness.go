@@ -102,9 +102,9 @@ func (g *generation) refresh(ctx context.Context, st *readiness, log *zap.Logger
 	ctx, cancel := within(ctx, probeTimeout)
 	defer cancel()
 	if g.queues != nil {
-		err := g.queues.Check(ctx, g.cfg.Storage.Account)
+		err := g.queues.check(ctx)
 		if err != nil {
-			err = fmt.Errorf("events queue: %w", azblob.Wrap(err))
+			err = fmt.Errorf("events queue: %w", err)
 		}
 		st.set(partEvents, err)
 	}

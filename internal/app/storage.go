@@ -146,8 +146,11 @@ func noRetries(p clientSettings) clientSettings {
 }
 
 // eventQueues returns the events queue and its dead-letter queue, once
-// both are found in the storage account.
-func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p clientSettings, check bool) (*azurequeue.Queues, error) {
+// both are found in the storage account, or in SQS (events_sqs.go).
+func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p clientSettings, budget time.Duration, check bool) (*eventsQueues, error) {
+	if ev.SQS != nil {
+		return sqsEventQueues(ctx, ev.SQS, ev.MaxAttempts, budget, check)
+	}
 	svc, err := newQueueServiceClient(st, ev.Endpoint, p)
 	if err != nil {
 		return nil, fmt.Errorf("queue client: %w", err)
@@ -156,13 +159,16 @@ func eventQueues(ctx context.Context, st config.Storage, ev *config.Events, p cl
 	if err != nil {
 		return nil, fmt.Errorf("webhook.queue: %w", err)
 	}
+	eq := &eventsQueues{Queues: queues.Queues, check: func(ctx context.Context) error {
+		return azstore.Wrap(queues.Check(ctx, st.Account))
+	}}
 	if !check {
-		return queues, nil
+		return eq, nil
 	}
 	cctx, cancel := within(ctx, startCheckTimeout)
 	defer cancel()
 	if err := queues.Check(cctx, st.Account); err != nil {
 		return nil, fmt.Errorf("webhook events: %w", azstore.Wrap(err))
 	}
-	return queues, nil
+	return eq, nil
 }

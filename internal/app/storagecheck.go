@@ -153,6 +153,11 @@ func CheckOnline(ctx context.Context, cfg *config.Config) []error {
 			problems = append(problems, err)
 		}
 	}
+	if ev := cfg.Events(); ev != nil && ev.SQS != nil {
+		if _, err := sqsEventQueues(ctx, ev.SQS, ev.MaxAttempts, cfg.Success.Timeout.Duration(), true); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	return problems
 }
 

@@ -22,7 +22,9 @@ const eventsUsage = `usage: blobvalet events --config FILE [--queue NAME] [--que
 
 list shows the webhook events that were given up on (the dead-letter queue);
 replay sends them again: they go back to the events queue, where serve's
-delivery takes them with a fresh count of attempts.`
+delivery takes them with a fresh count of attempts. The queues are the
+configuration's: in the storage account's Queue service (--queue and
+--queue-endpoint choose another), or in SQS with events.kind sqs.`
 
 // eventsTimeout bounds one events command.
 const eventsTimeout = 2 * time.Minute
@@ -70,6 +72,20 @@ func runEvents(ctx context.Context, _ Process, args []string, stdout, stderr io.
 	if !ok {
 		return 1
 	}
+	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
+	defer cancel()
+	if cfg.EventsQueue.IsSQS() {
+		if *queue != "" || *endpoint != "" {
+			fmt.Fprintln(stderr, "blobvalet: --queue and --queue-endpoint name an Azure queue; the configuration's events are in SQS (events.queue_url)")
+			return 2
+		}
+		queues, _, err := app.OpenEventQueues(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "blobvalet: %s\n", errs.FirstLine(err))
+			return 1
+		}
+		return deadLetterCommand(ctx, cmd, queues, ids, *asJSON, stdout, stderr)
+	}
 	if *queue == "" {
 		*queue = config.DefaultEventsQueue
 		if ev := cfg.Events(); ev != nil {
@@ -89,14 +105,17 @@ func runEvents(ctx context.Context, _ Process, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "blobvalet: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
-	defer cancel()
 	if err := queues.Check(ctx, cfg.Storage.Account); err != nil {
 		fmt.Fprintf(stderr, "blobvalet: %s\n", errs.FirstLine(err))
 		return 1
 	}
+	return deadLetterCommand(ctx, cmd, queues.Queues, ids, *asJSON, stdout, stderr)
+}
+
+// deadLetterCommand lists (cmd list) or replays the dead letters of queues.
+func deadLetterCommand(ctx context.Context, cmd string, queues *events.Queues, ids []string, asJSON bool, stdout, stderr io.Writer) int {
 	if cmd == "list" {
-		return listDeadLetters(ctx, queues.Queues, *asJSON, stdout, stderr)
+		return listDeadLetters(ctx, queues, asJSON, stdout, stderr)
 	}
 	moved, err := queues.Replay(ctx, ids...)
 	for _, id := range moved {

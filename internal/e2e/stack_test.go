@@ -60,8 +60,18 @@ type Config struct {
 	Staging     Staging   `yaml:"staging"`
 	Success     *Success  `yaml:"success,omitempty"`
 	Webhook     *Webhook  `yaml:"webhook,omitempty"`
+	Events      *Events   `yaml:"events,omitempty"`
 	Limits      *Limits   `yaml:"limits,omitempty"`
 	Upload      *Upload   `yaml:"upload,omitempty"`
+}
+
+// Events is the events section: the events queue on SQS.
+type Events struct {
+	Kind               string `yaml:"kind"`
+	QueueURL           string `yaml:"queue_url"`
+	Region             string `yaml:"region,omitempty"`
+	AccessKeyIDEnv     string `yaml:"access_key_id_env,omitempty"`
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env,omitempty"`
 }
 
 // Upload is the upload section.
@@ -290,7 +300,8 @@ func startStack(t testing.TB, az *azurite.Server, c Config, o app.Options) *stac
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().Add(time.Duration(s.clockShift.Load())) }
 	}
-	if c.Storage.QueueEndpoint != "" && o.DeliveryBackoff == nil {
+	delivers := c.Storage.QueueEndpoint != "" || c.Events != nil
+	if delivers && o.DeliveryBackoff == nil {
 		o.DeliveryBackoff, o.DeliveryPoll = func(int) time.Duration { return testBackoff }, testPoll
 	}
 	o.ConfigPath = s.path
@@ -303,7 +314,7 @@ func startStack(t testing.TB, az *azurite.Server, c Config, o app.Options) *stac
 	}
 	done := make(chan struct{})
 	go func() {
-		if c.Storage.QueueEndpoint != "" {
+		if delivers {
 			s.app.Deliver(ctx)
 		}
 		close(done)

@@ -1,4 +1,4 @@
-package events_test
+package azurequeue_test
 
 import (
 	"context"
@@ -13,41 +13,9 @@ import (
 	"github.com/blobvalet/blobvalet/azurite/azuritetest"
 	"github.com/blobvalet/blobvalet/events"
 	"github.com/blobvalet/blobvalet/events/azurequeue"
+	"github.com/blobvalet/blobvalet/events/eventstest"
 	"github.com/blobvalet/blobvalet/internal/faultproxy"
 )
-
-// TestReceiverUnreachableThenBack: the webhook's host refuses connections
-// until every event has failed at least twice, then comes back: every event
-// arrives, none is dead-lettered.
-func TestReceiverUnreachableThenBack(t *testing.T) {
-	az := azuritetest.StartWithQueue(t)
-	e := newEnv(t, az)
-	all := ids("unreachable", 20)
-	e.enqueue(t, all...)
-	r, srv := newReceiver(t, nil)
-	p, err := faultproxy.Start(strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	if err := p.Set(faultproxy.Refuse, 0); err != nil {
-		t.Fatal(err)
-	}
-	e.deliverer(t, "http://"+p.Addr()+"/hook", nil, func(d *events.Deliverer) { d.MaxAttempts = 1000 })
-	waitFor(t, "two failed attempts an event", func() bool { return e.metric(t, "blobvalet_events_retried_total") >= 40 })
-	if got, _, _ := r.counts(); len(got) != 0 {
-		t.Fatalf("delivered %v while unreachable", got)
-	}
-	if err := p.Set(faultproxy.Pass, 0); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "every event delivered", func() bool { got, _, _ := r.counts(); return len(got) == len(all) })
-	waitFor(t, "the queue to empty", func() bool { return queueEmpty(t, e.svc, e.queues.Name) })
-	if n := e.metric(t, "blobvalet_events_dead_lettered_total"); n != 0 {
-		t.Fatalf("%v dead letters", n)
-	}
-	t.Logf("20 events, %v failed attempts while unreachable, all delivered after", e.metric(t, "blobvalet_events_retried_total"))
-}
 
 // TestStorageFaults: with the queue service resetting, hanging and refusing,
 // Enqueue fails within its caller's deadline (so nobody is told an event
@@ -55,9 +23,9 @@ func TestReceiverUnreachableThenBack(t *testing.T) {
 // back every stored event is delivered.
 func TestStorageFaults(t *testing.T) {
 	az := azuritetest.StartWithQueue(t)
-	e := newEnv(t, az)
-	all := ids("storage", 20)
-	e.enqueue(t, all...)
+	e := eventstest.NewEnv(t, backend(t, az), 30*time.Second)
+	all := eventstest.IDs("storage", 20)
+	e.Enqueue(t, all...)
 
 	host := strings.TrimPrefix(strings.TrimSuffix(az.QueueEndpoint(), "/"+az.Account()), "http://")
 	p, err := faultproxy.Start(host)
@@ -73,7 +41,7 @@ func TestStorageFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaProxy, err := azurequeue.NewQueues(svc, e.queues.Name)
+	viaProxy, err := azurequeue.NewQueues(svc, e.Queues.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,32 +63,32 @@ func TestStorageFaults(t *testing.T) {
 		}
 	}
 
-	r, srv := newReceiver(t, nil)
+	r, srv := eventstest.NewReceiver(t, nil)
 	if err := p.Set(faultproxy.Reset, 0); err != nil {
 		t.Fatal(err)
 	}
-	e.deliverer(t, srv.URL, nil, func(d *events.Deliverer) {
+	e.Deliverer(t, srv.URL, nil, func(d *events.Deliverer) {
 		d.Queues = viaProxy.Queues
 		// A receive whose answer the fault swallowed hides its events for
 		// this long.
 		d.VisibilityTimeout = 3 * time.Second
 	})
-	waitFor(t, "the deliverer to try storage", func() bool { return p.Accepted() >= 3 })
+	eventstest.WaitFor(t, "the deliverer to try storage", func() bool { return p.Accepted() >= 3 })
 	if err := p.Set(faultproxy.BlackHole, 0); err != nil {
 		t.Fatal(err)
 	}
 	before := p.Accepted()
-	waitFor(t, "the deliverer to give up on a hung storage and try again", func() bool { return p.Accepted() >= before+2 })
+	eventstest.WaitFor(t, "the deliverer to give up on a hung storage and try again", func() bool { return p.Accepted() >= before+2 })
 	if err := p.Set(faultproxy.Delay, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a delivery through slow storage", func() bool { got, _, _ := r.counts(); return len(got) >= 1 })
+	eventstest.WaitFor(t, "a delivery through slow storage", func() bool { got, _, _ := r.Counts(); return len(got) >= 1 })
 	if err := p.Set(faultproxy.Pass, 0); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	waitFor(t, "every event delivered", func() bool { got, _, _ := r.counts(); return len(got) == len(all) })
-	got, _, _ := r.counts()
+	eventstest.WaitFor(t, "every event delivered", func() bool { got, _, _ := r.Counts(); return len(got) == len(all) })
+	got, _, _ := r.Counts()
 	t.Logf("all delivered %v after storage came back", time.Since(back).Round(time.Millisecond))
 	for id := range got {
 		if strings.HasPrefix(id, "never-") {
