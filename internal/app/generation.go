@@ -120,29 +120,9 @@ func newGeneration(ctx context.Context, cfg *config.Config, d deps, check checkM
 	if err := g.checkStorageFor(ctx, check); err != nil {
 		return nil, err
 	}
-	var outbox success.Outbox
-	if ev := cfg.Events(); ev != nil {
-		// With storage out of reach (a reload during an outage) the queues
-		// are not checked now; storing and delivering events retry.
-		queues, err := eventQueues(ctx, cfg.Storage, ev, d.clients, cfg.Success.Timeout.Duration(), !g.pending.Load())
-		if err != nil {
-			return nil, err
-		}
-		for _, w := range queues.warnings {
-			log.Warn("events queue: "+w, zap.String("queue", ev.Queue))
-		}
-		g.queues = queues
-		outbox = &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}
-		g.deliverer = &events.Deliverer{
-			Queues: queues.Queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
-			Log: log.Named("events"), Metrics: d.eventsMetrics,
-		}
-		if d.deliveryBackoff != nil {
-			g.deliverer.Backoff = d.deliveryBackoff
-		}
-		if d.deliveryPoll > 0 {
-			g.deliverer.Poll = d.deliveryPoll
-		}
+	outbox, err := g.newEvents(ctx, cfg, d)
+	if err != nil {
+		return nil, err
 	}
 	auth, err := authn.New(ctx, authnOptions(cfg.Auth))
 	if err != nil {
@@ -293,4 +273,37 @@ func backgroundFailed(log *zap.Logger, metrics *server.Metrics) func(task string
 		log.Error(task+" failed", zap.String("task", task), zap.Error(azblob.Wrap(err)))
 		metrics.BackgroundFailed(task)
 	}
+}
+
+// newEvents builds the events queues and their deliverer when cfg has a
+// webhook, on Azure Queue Storage or SQS, and returns the outbox verified
+// uploads' events go to; nil without a webhook.
+func (g *generation) newEvents(ctx context.Context, cfg *config.Config, d deps) (success.Outbox, error) {
+	ev := cfg.Events()
+	if ev == nil {
+		return nil, nil
+	}
+	log := d.log
+	// With storage out of reach (a reload during an outage) the queues
+	// are not checked now; storing and delivering events retry.
+	queues, err := eventQueues(ctx, cfg.Storage, ev, d.clients, cfg.Success.Timeout.Duration(), !g.pending.Load())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range queues.warnings {
+		log.Warn("events queue: "+w, zap.String("queue", ev.Queue))
+	}
+	g.queues = queues
+	outbox := &events.Outbox{Queue: queues.Main, Metrics: d.eventsMetrics}
+	g.deliverer = &events.Deliverer{
+		Queues: queues.Queues, Targets: webhookTargets(cfg), MaxAttempts: ev.MaxAttempts,
+		Log: log.Named("events"), Metrics: d.eventsMetrics,
+	}
+	if d.deliveryBackoff != nil {
+		g.deliverer.Backoff = d.deliveryBackoff
+	}
+	if d.deliveryPoll > 0 {
+		g.deliverer.Poll = d.deliveryPoll
+	}
+	return outbox, nil
 }

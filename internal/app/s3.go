@@ -12,11 +12,11 @@ import (
 
 	"github.com/blobvalet/blobvalet/authn"
 	"github.com/blobvalet/blobvalet/authz"
-	"github.com/blobvalet/blobvalet/blobref"
 	"github.com/blobvalet/blobvalet/blobstore"
 	"github.com/blobvalet/blobvalet/blobstore/s3"
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/limits"
+	"github.com/blobvalet/blobvalet/s3sign"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/staging"
 	"github.com/blobvalet/blobvalet/success"
@@ -95,9 +95,9 @@ func newS3Storage(cfg *config.Config) (*s3Storage, error) {
 }
 
 // newS3Generation checks S3 storage as check says and builds what cfg
-// runs on it: the success check and the sweeper on the S3 store. The S3
-// signing routes are not served yet: /sas, which signs for Azure, answers
-// 404 (s3Signing has what those routes will need).
+// runs on it: the S3 signing routes (signed with storage.signer), the
+// success check, the sweeper and the events on the S3 store (with the
+// service credential). /sas, which signs for Azure, is not served.
 func newS3Generation(ctx context.Context, cfg *config.Config, d deps, check checkMode) (*generation, error) {
 	log := d.log
 	st, err := newS3Storage(cfg)
@@ -133,15 +133,22 @@ func newS3Generation(ctx context.Context, cfg *config.Config, d deps, check chec
 			log.Warn("staging bucket", zap.String("advice", n), zap.String("staging", cfg.Staging.Container))
 		}
 	}
+	outbox, err := g.newEvents(ctx, cfg, d)
+	if err != nil {
+		return nil, err
+	}
 	area := staging.Area{Container: cfg.Staging.Container}
-	checker := newChecker(cfg, store, store.ReadURL, area, nil, log)
+	checker := newChecker(cfg, store, store.ReadURL, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
+	routes, err := newS3Routes(cfg, d.now, area, store)
+	if err != nil {
+		return nil, err
+	}
 	g.srv, err = server.New(server.Options{
 		Logger:      log,
 		Auth:        auth,
 		Policy:      cfg.Policy(),
-		Resolver:    cfg.Resolver(),
-		Signer:      noSAS{},
+		S3:          routes,
 		Lifetime:    time.Duration(cfg.SAS.Lifetime),
 		Staging:     area,
 		Uploads:     store,
@@ -159,32 +166,34 @@ func newS3Generation(ctx context.Context, cfg *config.Config, d deps, check chec
 	if err != nil {
 		return nil, err
 	}
-	g.public = withoutSAS(g.srv)
+	g.public = g.srv
 	g.sweeper = &staging.Sweeper{Container: area.Container, Store: store, Log: log.Named("sweeper"), Metrics: d.sweepMetrics}
 	return g, nil
 }
 
-// errNoSAS is why /sas signs nothing on S3.
-var errNoSAS = errors.New("storage.kind s3: /sas signs for Azure storage only")
-
-// noSAS is the server's Signer on S3, where /sas is not served.
-type noSAS struct{}
-
-// Sign implements server.Signer: it never signs.
-func (noSAS) Sign(blobref.Ref, blobstore.Access, time.Time) (string, error) {
-	return "", errNoSAS
-}
-
-// withoutSAS answers /sas with 404 and why, and passes everything else to
-// h: on S3 the browser's requests are signed by the S3 routes.
-func withoutSAS(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/sas" && r.Method != http.MethodOptions {
-			http.Error(w, "not found: this blobvalet stores uploads on S3; /sas signs for Azure storage only", http.StatusNotFound)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+// newS3Routes builds the S3 signing routes of cfg: the signer holds
+// storage.signer's key, files are read and deleted with the service's.
+func newS3Routes(cfg *config.Config, now func() time.Time, area staging.Area, files server.S3Files) (*server.S3, error) {
+	sg, _ := NewS3Signing(cfg)
+	c := s3sign.Config{
+		AccessKeyID: sg.Keys.AccessKeyID, SecretAccessKey: sg.Keys.SecretAccessKey,
+		Region: sg.Region, Bucket: sg.Bucket, Endpoint: cfg.Storage.Endpoint,
+		PathStyle: sg.PathStyle, ACL: sg.ACL,
+	}
+	if !sg.PathStyle {
+		c.Host = sg.Host
+	}
+	if now == nil {
+		now = time.Now //nolint:forbidigo // the default clock
+	}
+	signer, err := s3sign.New(c, now)
+	if err != nil {
+		return nil, fmt.Errorf("storage.signer: %w", err)
+	}
+	return &server.S3{
+		Signer: signer, Staging: area, Lifetime: sg.Lifetime,
+		DefaultMaxSize: int64(cfg.Success.DefaultMaxSize), Files: files,
+	}, nil
 }
 
 // check runs the storage checks of an S3 configuration: the service

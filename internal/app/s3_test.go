@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,10 +126,12 @@ type successAnswer struct {
 	Error   string `json:"error"`
 }
 
-// success posts an upload-success request for bucket/name as the token's
-// user.
+// success posts Fine Uploader S3's upload-success request for the token's
+// user's upload of bucket/name: the staging key and bucket.
 func (f *s3Fixture) success(a *App, token, bucket, name string) (int, successAnswer) {
-	form := url.Values{"blob": {name}, "container": {f.emu.Endpoint() + "/" + bucket}, "uuid": {"u-1"}, "name": {"a.txt"}}
+	user := map[string]string{aliceToken: "alice", bobToken: "bob"}[token]
+	key := base64.RawURLEncoding.EncodeToString([]byte(user)) + "/" + bucket + "/" + name
+	form := url.Values{"key": {key}, "bucket": {"incoming"}, "uuid": {"u-1"}, "name": {"a.txt"}}
 	req := httptest.NewRequest(http.MethodPost, "/success", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -143,7 +146,7 @@ func (f *s3Fixture) success(a *App, token, bucket, name string) (int, successAns
 
 // TestS3Serve: serve on S3 starts, finds what versitygw honours, verifies
 // and promotes an upload with blobvalet's stamp (which a repeat reads
-// back), deletes a rejected one, is ready, and answers /sas with 404.
+// back), deletes a rejected one, is ready, and serves the S3 routes and not /sas.
 func TestS3Serve(t *testing.T) {
 	f := startS3(t)
 	a := f.app(nil)
@@ -215,12 +218,19 @@ func TestS3Serve(t *testing.T) {
 		}
 	}
 
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/sas?bloburi="+url.QueryEscape(f.emu.Endpoint()+"/uploads/users/alice/c.txt")+"&_method=PUT", nil)
-	req.Header.Set("Authorization", "Bearer "+aliceToken)
-	a.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "/sas signs for Azure storage only") {
-		t.Errorf("/sas on S3: %d %q", rec.Code, rec.Body)
+	// The S3 routes are served, /sas (which signs for Azure) is not.
+	for target, want := range map[string]int{
+		"/sas?bloburi=" + url.QueryEscape(f.emu.Endpoint()+"/uploads/users/alice/c.txt") + "&_method=PUT": http.StatusNotFound,
+		"/s3/key?bucket=uploads&name=users/alice/c.txt":                                                   http.StatusOK,
+		"/s3/key?bucket=uploads&name=users/bob/c.txt":                                                     http.StatusForbidden,
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		a.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("GET %s on S3: %d %q, want %d", target, rec.Code, rec.Body, want)
+		}
 	}
 
 	// Storage gone: verifying degrades, signing does not.
