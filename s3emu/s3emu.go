@@ -73,6 +73,13 @@ type Options struct {
 	// Progress is told of a first-run build, what and how long; nil says
 	// nothing.
 	Progress io.Writer
+	// VirtualDomain turns on virtual-hosted-style addressing under that
+	// base domain besides path style: with "localhost", bucket B answers
+	// at http://B.localhost:PORT. Fine Uploader S3 needs it for signature
+	// v4 chunking, which signs the key without the bucket. "localhost"
+	// suits browsers, which resolve every *.localhost name to loopback;
+	// "" leaves path style only.
+	VirtualDomain string
 }
 
 // Server is a running versitygw.
@@ -86,6 +93,7 @@ type Server struct {
 	secret   string
 	tempDir  string
 	client   *s3.Client
+	vdomain  string
 	stopOnce sync.Once
 }
 
@@ -104,7 +112,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{port: opts.Port, out: &emulator.Tail{}, done: make(chan struct{})}
+	s := &Server{port: opts.Port, out: &emulator.Tail{}, done: make(chan struct{}), vdomain: opts.VirtualDomain}
 	if s.port == 0 {
 		ports, err := emulator.FreePorts(1)
 		if err != nil {
@@ -127,8 +135,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		"--port", "127.0.0.1:" + strconv.Itoa(s.port),
 		"--region", Region,
 		"--copy-object-threshold", strconv.Itoa(copyObjectThreshold),
-		"posix", dir,
 	}
+	if s.vdomain != "" {
+		args = append(args, "--virtual-domain", s.vdomain)
+	}
+	args = append(args, "posix", dir)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = dir
 	// The root key goes in the environment, not on the command line, which
@@ -190,6 +201,16 @@ func (s *Server) waitReady(ctx context.Context) error {
 // Endpoint returns the service URL, http://127.0.0.1:PORT, which takes
 // path-style requests.
 func (s *Server) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// VirtualEndpoint returns the base URL of virtual-hosted-style
+// addressing, http://DOMAIN:PORT, where bucket B is http://B.DOMAIN:PORT;
+// "" unless Options.VirtualDomain was set.
+func (s *Server) VirtualEndpoint() string {
+	if s.vdomain == "" {
+		return ""
+	}
+	return "http://" + s.vdomain + ":" + strconv.Itoa(s.port)
+}
 
 // Port returns the port versitygw listens on.
 func (s *Server) Port() int { return s.port }

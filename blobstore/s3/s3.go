@@ -106,6 +106,9 @@ func NewClient(c Config) (*s3sdk.Client, error) {
 	if c.HTTPClient != nil {
 		o.HTTPClient = c.HTTPClient
 	}
+	if !c.PathStyle && isLocalhost(c.Endpoint) {
+		o.HTTPClient = withLocalhost(c.HTTPClient)
+	}
 	return s3sdk.New(o), nil
 }
 
