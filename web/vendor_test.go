@@ -44,6 +44,7 @@ func addFile(t *testing.T, dir, file, content string) {
 func TestVendorFromEnvironment(t *testing.T) {
 	fu := installedPackage(t, "azure.fine-uploader/azure.fine-uploader.min.js", "/* fine uploader */")
 	addFile(t, fu, "fine-uploader/fine-uploader.min.js", "/* traditional */")
+	addFile(t, fu, "s3.fine-uploader/s3.fine-uploader.min.js", "/* s3 */")
 	uppy := installedPackage(t, "dist/uppy.min.mjs", "/* uppy */")
 	t.Setenv(FineUploaderDirEnv, fu)
 	t.Setenv(UppyDirEnv, uppy)
@@ -59,6 +60,7 @@ func TestVendorFromEnvironment(t *testing.T) {
 		"/vendor/fine-uploader/azure.fine-uploader.min.js":       "/* fine uploader */",
 		"/vendor/uppy/uppy.min.mjs":                              "/* uppy */",
 		"/vendor/fine-uploader-traditional/fine-uploader.min.js": "/* traditional */",
+		"/vendor/fine-uploader-s3/s3.fine-uploader.min.js":       "/* s3 */",
 	} {
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
@@ -71,6 +73,7 @@ func TestVendorFromEnvironment(t *testing.T) {
 func TestVendorFromEnvironmentChecked(t *testing.T) {
 	fu := installedPackage(t, "azure.fine-uploader/azure.fine-uploader.min.js", "x")
 	addFile(t, fu, "fine-uploader/fine-uploader.min.js", "x")
+	addFile(t, fu, "s3.fine-uploader/s3.fine-uploader.min.js", "x")
 	t.Setenv(FineUploaderDirEnv, fu)
 	wrong := installedPackage(t, "uppy.min.mjs", "x") // dist/ missing
 	t.Setenv(UppyDirEnv, wrong)

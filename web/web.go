@@ -3,7 +3,8 @@
 // /client/. blobvalet dev also serves a demo page: Fine Uploader Azure,
 // Fine Uploader traditional (through blobvalet's /upload) or Uppy, from npm
 // packages installed on first use, wired to blobvalet's endpoints and the
-// local emulator.
+// local emulator; on S3 (dev --storage s3), Fine Uploader S3 or Uppy's AWS
+// S3 uploader.
 package web
 
 import (
@@ -49,7 +50,10 @@ var vendored = []struct{ spec, env, url, name, dir, check string }{
 	// The same package's traditional build, which sends files to
 	// blobvalet's /upload.
 	{FineUploader, FineUploaderDirEnv, "/vendor/fine-uploader-traditional/", "fine-uploader", "fine-uploader", "fine-uploader.min.js"},
-	// Uppy's ES module bundle, which an import map names as @uppy/core.
+	// The same package's S3 build, for blobvalet dev --storage s3.
+	{FineUploader, FineUploaderDirEnv, "/vendor/fine-uploader-s3/", "fine-uploader", "s3.fine-uploader", "s3.fine-uploader.min.js"},
+	// Uppy's ES module bundle, which an import map names as @uppy/core; it
+	// holds @uppy/aws-s3 too (AwsS3, in signRequest mode).
 	{Uppy, UppyDirEnv, "/vendor/uppy/", "uppy", "dist", "uppy.min.mjs"},
 }
 
@@ -96,6 +100,27 @@ type Demo struct {
 	ContainerURL string `json:"containerUrl"`
 	// Users are the demo users with their tokens.
 	Users []User `json:"users"`
+	// S3 is set when the demo runs on S3 storage: the page at / is then
+	// Fine Uploader S3 and Uppy's AWS S3 uploader (s3.html).
+	S3 *S3Demo `json:"s3,omitempty"`
+}
+
+// S3Demo is what the S3 page needs to know about the staging bucket,
+// where its uploads land until blobvalet has verified them.
+type S3Demo struct {
+	// Endpoint is the staging bucket's virtual-hosted URL, Fine Uploader
+	// S3's request.endpoint: its signature v4 chunking works only there.
+	Endpoint string `json:"endpoint"`
+	// Bucket is the staging bucket (objectProperties.bucket).
+	Bucket string `json:"bucket"`
+	// Region is the region requests are signed for.
+	Region string `json:"region"`
+	// AccessKey is the id of blobvalet's signing key, never its secret.
+	AccessKey string `json:"accessKey"`
+	// ACL is the canned ACL every upload must carry.
+	ACL string `json:"acl"`
+	// FinalBucket is the bucket the rules name, where verified files go.
+	FinalBucket string `json:"finalBucket"`
 }
 
 // Routes returns a function that registers the page, its settings and the
@@ -104,7 +129,11 @@ func Routes(demo Demo, vendor Vendor) func(*mux.Router) {
 	return func(r *mux.Router) {
 		sub, _ := fs.Sub(static, "static")
 		files := http.FileServer(http.FS(sub))
-		r.Handle("/", files).Methods(http.MethodGet, http.MethodHead).Name("demo-page")
+		page := http.Handler(files)
+		if demo.S3 != nil {
+			page = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFileFS(w, r, sub, "s3.html") })
+		}
+		r.Handle("/", page).Methods(http.MethodGet, http.MethodHead).Name("demo-page")
 		r.PathPrefix("/demo/").Handler(http.StripPrefix("/demo/", files)).Methods(http.MethodGet, http.MethodHead).Name("demo-files")
 		r.HandleFunc("/demo.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

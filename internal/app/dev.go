@@ -14,6 +14,7 @@ import (
 	"github.com/blobvalet/blobvalet/config"
 	"github.com/blobvalet/blobvalet/corscfg"
 	"github.com/blobvalet/blobvalet/events/azurequeue"
+	"github.com/blobvalet/blobvalet/s3emu"
 	"github.com/blobvalet/blobvalet/server"
 	"github.com/blobvalet/blobvalet/web"
 )
@@ -41,8 +42,11 @@ rules:
 type Dev struct {
 	// URL is the demo page and the service.
 	URL string
-	// Storage is the Azurite it runs on.
+	// Storage is the Azurite it runs on; nil on S3.
 	Storage *azurite.Server
+	// S3 is the versitygw it runs on with DevOptions.Storage "s3"; nil
+	// on Azure.
+	S3 *s3emu.Server
 	// Cfg is the demo's configuration.
 	Cfg *config.Config
 	// Tokens are the demo users' bearer tokens, by user.
@@ -50,7 +54,7 @@ type Dev struct {
 	done   chan error
 }
 
-// Done receives the result once dev has stopped, Azurite with it.
+// Done receives the result once dev has stopped, its emulator with it.
 func (d *Dev) Done() <-chan error { return d.done }
 
 // DevOptions say where blobvalet dev listens and keeps its blobs.
@@ -66,12 +70,28 @@ type DevOptions struct {
 	// UploadHook sees each part of a traditional upload before it is
 	// stored (Options.UploadHook); for tests.
 	UploadHook UploadHook
+	// Storage is StorageAzure (also "") for Azurite, or StorageS3 for
+	// versitygw.
+	Storage string
 }
+
+// The storages blobvalet dev runs on (DevOptions.Storage).
+const (
+	StorageAzure = "azure"
+	StorageS3    = "s3"
+)
 
 // StartDev starts Azurite, sets it up for the demo, and starts the service
 // with the demo page. Everything stops when ctx is done; Done then
 // receives the result.
 func StartDev(ctx context.Context, o DevOptions) (*Dev, error) {
+	switch o.Storage {
+	case "", StorageAzure:
+	case StorageS3:
+		return startS3Dev(ctx, o)
+	default:
+		return nil, fmt.Errorf("unknown storage %q: want %s or %s", o.Storage, StorageAzure, StorageS3)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (pick another with --listen): %w", o.Listen, err)

@@ -15,3 +15,10 @@ func TestDevStaysOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestDevUnknownStorage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), Process{}, []string{"dev", "--storage", "gcs"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "want azure (Azurite) or s3 (versitygw)") {
+		t.Errorf("dev --storage gcs = %d, %q; want 2 naming the choices", code, errOut.String())
+	}
+}
