@@ -40,10 +40,9 @@ var (
 )
 
 type browserEnv struct {
-	dev       *app.Dev
-	stopDev   context.CancelFunc
-	browser   context.Context
-	stopChrom context.CancelFunc
+	dev     *app.Dev
+	stopDev context.CancelFunc
+	browser context.Context
 }
 
 func chromiumPath() string {
@@ -60,12 +59,12 @@ func chromiumPath() string {
 	return ""
 }
 
-// needBrowser starts, once for the whole package, the dev stack and a
-// headless Chromium. Without Chromium the test skips, except in CI.
-func needBrowser(t *testing.T) *browserEnv {
+// needChromium skips or fails t as the browser tests do when Chromium (or
+// npm, for the vendored clients) is missing, and returns Chromium's path.
+func needChromium(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs Chromium and Azurite: skipped under -short")
+		t.Skip("needs Chromium and a storage emulator: skipped under -short")
 	}
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -80,14 +79,20 @@ func needBrowser(t *testing.T) *browserEnv {
 		}
 		t.Skip("npm not found: install Node.js and npm to run the browser tests")
 	}
-	browserOnce.Do(func() {
-		ctx, stop := context.WithCancel(context.Background())
-		dev, err := app.StartDev(ctx, app.DevOptions{Listen: "127.0.0.1:0", Log: io.Discard, UploadHook: devUploadHook})
-		if err != nil {
-			stop()
-			browserErr = err
-			return
-		}
+	return chromium
+}
+
+var (
+	chromeOnce sync.Once
+	chromeCtx  context.Context
+	chromeStop context.CancelFunc = func() {}
+	chromeErr  error
+)
+
+// startChromium starts, once for the whole package, the headless Chromium
+// every browser test opens its tabs in.
+func startChromium(chromium string) (context.Context, error) {
+	chromeOnce.Do(func() {
 		userData, _ := os.MkdirTemp("", "blobvalet-chromium-")
 		opts := []chromedp.ExecAllocatorOption{
 			chromedp.ExecPath(chromium),
@@ -106,15 +111,38 @@ func needBrowser(t *testing.T) *browserEnv {
 		if err := chromedp.Run(browser); err != nil {
 			stopBrowser()
 			stopAlloc()
-			stop()
-			browserErr = fmt.Errorf("start chromium: %w", err)
+			chromeErr = fmt.Errorf("start chromium: %w", err)
 			return
 		}
-		browserEnvV = &browserEnv{dev: dev, stopDev: stop, browser: browser, stopChrom: func() {
+		chromeCtx = browser
+		chromeStop = func() {
 			stopBrowser()
 			stopAlloc()
 			os.RemoveAll(userData)
-		}}
+		}
+	})
+	return chromeCtx, chromeErr
+}
+
+// needBrowser starts, once for the whole package, the dev stack and a
+// headless Chromium. Without Chromium the test skips, except in CI.
+func needBrowser(t *testing.T) *browserEnv {
+	t.Helper()
+	chromium := needChromium(t)
+	browserOnce.Do(func() {
+		browser, err := startChromium(chromium)
+		if err != nil {
+			browserErr = err
+			return
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		dev, err := app.StartDev(ctx, app.DevOptions{Listen: "127.0.0.1:0", Log: io.Discard, UploadHook: devUploadHook})
+		if err != nil {
+			stop()
+			browserErr = err
+			return
+		}
+		browserEnvV = &browserEnv{dev: dev, stopDev: stop, browser: browser}
 	})
 	if browserErr != nil {
 		t.Fatal(browserErr)

@@ -25,10 +25,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
-	if b := browserEnvV; b != nil {
-		b.stopChrom()
-		b.stopDev()
-		<-b.dev.Done()
+	chromeStop()
+	for _, b := range []*browserEnv{browserEnvV, s3BrowserEnvV} {
+		if b != nil {
+			b.stopDev()
+			<-b.dev.Done()
+		}
 	}
 	if built.dir != "" {
 		os.RemoveAll(built.dir)

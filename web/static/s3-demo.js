@@ -86,6 +86,7 @@ if (client === "uppy-s3") {
         return name;
       },
       async signRequest(req) {
+        record("sign", null, { method: req.method, uploadId: Boolean(req.uploadId), partNumber: req.partNumber });
         const r = await fetch("/s3/presign?bucket=" + encodeURIComponent(bucket), {
           method: "POST",
           headers: { ...auth, "Content-Type": "application/json" },
@@ -168,6 +169,7 @@ if (client === "uppy-s3") {
       onUploadChunkSuccess: (id, chunk) => record("chunk", id, chunk.partIndex),
       onComplete: (id, name, response) => record(response && response.success ? "complete" : "failed", id, response),
       onError: (id, name, reason) => record("error", id, reason),
+      onCancel: (id) => record("cancel", id),
       onDeleteComplete: (id, xhr, isError) => record(isError ? "deleteFailed" : "deleted", id, xhr && xhr.responseText),
       onAllComplete: () => record("allComplete"),
     },
