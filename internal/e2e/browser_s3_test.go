@@ -429,20 +429,30 @@ func TestBrowserS3Delete(t *testing.T) {
 	var uuid string
 	p.run(chromedp.Evaluate(fmt.Sprintf(`window.demoUploader.getUuid(%s)`, ev.ID), &uuid))
 
-	// bob sends what alice's page sends, with his token.
-	q := url.Values{"key": {staged("alice", "uploads", name)}, "bucket": {"incoming"}}
-	req, _ := http.NewRequest("DELETE", p.env.dev.URL+"/s3/files/"+uuid+"?"+q.Encode(), nil)
-	req.Header.Set("Authorization", "Bearer "+p.env.dev.Tokens["bob"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob's delete of alice's file = %d, want 403", resp.StatusCode)
+	// bob sends what alice's page sends, with his token: not his upload;
+	// then his own staging key for her file: no rule lets him.
+	for _, c := range []struct {
+		key, why string
+		status   int
+	}{
+		{staged("alice", "uploads", name), "no upload of yours has this key", http.StatusNotFound},
+		{staged("bob", "uploads", name), "you may not delete " + name, http.StatusForbidden},
+	} {
+		q := url.Values{"key": {c.key}, "bucket": {"incoming"}}
+		req, _ := http.NewRequest("DELETE", p.env.dev.URL+"/s3/files/"+uuid+"?"+q.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+p.env.dev.Tokens["bob"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.why) {
+			t.Errorf("bob's delete with key %s = %d %s, want %d %q", c.key, resp.StatusCode, body, c.status, c.why)
+		}
 	}
 	if _, there := p.final(name); !there {
-		t.Fatal("alice's file is gone after bob's delete")
+		t.Fatal("alice's file is gone after bob's deletes")
 	}
 
 	p.run(chromedp.Click(fmt.Sprintf(`.qq-file-id-%s .qq-upload-delete-selector`, ev.ID), chromedp.ByQuery))
