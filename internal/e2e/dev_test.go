@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -96,5 +97,72 @@ func TestDevCommand(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), "sig=") {
 		t.Error("dev logs hold a SAS signature")
+	}
+}
+
+// TestDevS3Command runs "blobvalet dev --storage s3" as a user does: what
+// it prints, and a demo page that is the S3 one.
+func TestDevS3Command(t *testing.T) {
+	needS3Browser(t) // what the S3 browser tests need: npm and versitygw
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"dev", "--storage", "s3", "--listen", "127.0.0.1:0"}, &out, &errOut) }()
+	defer cancel()
+	eventually(t, 60*time.Second, "dev to start", func() bool { return strings.Contains(out.String(), "Try:") })
+	text := out.String()
+	for _, re := range []string{`running on S3`, `Demo page:  http://127\.0\.0\.1:\d+/`, `Storage:    http://localhost:(\d+)   \(versitygw; bucket B at http://B\.localhost:\d+\)`, `staging: incoming`, `alice \(group staff\)  token [0-9a-f]{48}`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("output lacks %s:\n%s", re, text)
+		}
+	}
+	page := regexp.MustCompile(`Demo page:  (http://\S+)/`).FindStringSubmatch(text)[1]
+	resp, err := http.Get(page + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "/demo/s3-demo.js") {
+		t.Errorf("the demo page at / is not the S3 one")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("dev exited %d: %s", code, errOut.String())
+	}
+	port := regexp.MustCompile(`http://localhost:(\d+)`).FindStringSubmatch(text)[1]
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+		c.Close()
+		t.Errorf("versitygw still listens on %s after dev stopped", port)
+	}
+}
+
+// TestDevS3KeepsItsSecret: dev on S3 gives the page the signing key's id,
+// never its secret, and logs nothing of the secret.
+func TestDevS3KeepsItsSecret(t *testing.T) {
+	needS3Browser(t)
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	dev, err := app.StartDev(ctx, app.DevOptions{Listen: "127.0.0.1:0", Log: &logs, Storage: app.StorageS3})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	resp, err := http.Get(dev.URL + "/demo.json")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	settings, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cancel()
+	<-dev.Done()
+	<-dev.S3.Done()
+	secret := dev.S3.SecretKey()
+	if !strings.Contains(string(settings), `"accessKey":"`+dev.S3.AccessKey()+`"`) {
+		t.Errorf("/demo.json lacks the signing key's id: %s", settings)
+	}
+	if secret == "" || strings.Contains(string(settings), secret) || strings.Contains(logs.String(), secret) {
+		t.Error("the page's settings or the logs hold the S3 secret key (or it is empty)")
 	}
 }
