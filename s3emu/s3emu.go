@@ -80,6 +80,10 @@ type Options struct {
 	// suits browsers, which resolve every *.localhost name to loopback;
 	// "" leaves path style only.
 	VirtualDomain string
+	// IAM runs versitygw's own IAM (in a directory of its own, removed
+	// by Stop), so that CreateUser can add accounts besides the root key:
+	// such an account may do only what bucket policies grant it.
+	IAM bool
 }
 
 // Server is a running versitygw.
@@ -92,6 +96,7 @@ type Server struct {
 	access   string
 	secret   string
 	tempDir  string
+	iamDir   string
 	client   *s3.Client
 	vdomain  string
 	stopOnce sync.Once
@@ -138,6 +143,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if s.vdomain != "" {
 		args = append(args, "--virtual-domain", s.vdomain)
+	}
+	if opts.IAM {
+		var err error
+		if s.iamDir, err = os.MkdirTemp("", "s3emu-iam-*"); err != nil {
+			s.removeTemp()
+			return nil, fmt.Errorf("s3emu: iam dir: %w", err)
+		}
+		args = append(args, "--iam-dir", s.iamDir)
 	}
 	args = append(args, "posix", dir)
 	s.cmd = exec.Command(bin, args...)
@@ -271,6 +284,9 @@ func (s *Server) Stop() error {
 func (s *Server) removeTemp() {
 	if s.tempDir != "" {
 		os.RemoveAll(s.tempDir)
+	}
+	if s.iamDir != "" {
+		os.RemoveAll(s.iamDir)
 	}
 }
 

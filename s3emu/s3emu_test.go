@@ -105,3 +105,41 @@ func TestBadBin(t *testing.T) {
 		t.Fatalf("error %v, want the emulator's output", err)
 	}
 }
+
+// TestNewUserOnlyWhatPolicyGrants: with IAM, an account NewUser adds may do
+// what a bucket policy grants it and nothing else, while the root key
+// still may do everything.
+func TestNewUserOnlyWhatPolicyGrants(t *testing.T) {
+	s3emutest.Require(t)
+	s := s3emutest.StartOptions(t, s3emu.Options{IAM: true}, "stage", "final")
+	ctx := context.Background()
+	id, secret, err := s.NewUser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Grant(ctx, "stage", id, "s3:PutObject"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("final"), Key: aws.String("secret.txt"), Body: strings.NewReader("final")}); err != nil {
+		t.Fatal(err)
+	}
+	user := s.NewClient(id, secret)
+	if _, err := user.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("stage"), Key: aws.String("a.txt"), Body: strings.NewReader("up")}); err != nil {
+		t.Fatalf("put where the policy allows: %v", err)
+	}
+	denied := func(what string, err error) {
+		t.Helper()
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) || re.HTTPStatusCode() != 403 {
+			t.Errorf("%s: %v, want 403", what, err)
+		}
+	}
+	_, err = user.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("stage"), Key: aws.String("a.txt")})
+	denied("get in the granted bucket", err)
+	_, err = user.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("final"), Key: aws.String("secret.txt")})
+	denied("get in another bucket", err)
+	_, err = user.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("stage"), Key: aws.String("copy.txt"), CopySource: aws.String("final/secret.txt")})
+	denied("copy out of another bucket", err)
+	_, err = user.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("final"), Key: aws.String("b.txt"), Body: strings.NewReader("x")})
+	denied("put in another bucket", err)
+}

@@ -34,7 +34,7 @@ func startS3Dev(ctx context.Context, o DevOptions) (*Dev, error) {
 		ln.Close()
 		return nil, fmt.Errorf("install fine-uploader and uppy: %w", err)
 	}
-	emu, err := s3emu.Start(ctx, s3emu.Options{DataDir: o.DataDir, Progress: o.Log, VirtualDomain: "localhost"})
+	emu, err := s3emu.Start(ctx, s3emu.Options{DataDir: o.DataDir, Progress: o.Log, VirtualDomain: "localhost", IAM: true})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -56,10 +56,15 @@ func setUpS3Dev(ctx context.Context, emu *s3emu.Server, ln net.Listener, vendor 
 	if err := applyS3CORS(ctx, s3.Store{Client: emu.Client()}, devStagingBucket, url); err != nil {
 		return nil, err
 	}
+	signerID, signerSecret, err := devSigner(ctx, emu)
+	if err != nil {
+		return nil, err
+	}
 	env := &Dev{URL: url, S3: emu, Tokens: map[string]string{"alice": newToken(), "bob": newToken()}, done: make(chan error, 1)}
-	// versitygw's root key both signs the browsers' requests and acts
-	// for the service: the demo has one account.
+	// The signer key can only write the staging bucket; versitygw's root
+	// key acts for the service.
 	secrets := map[string]string{
+		"DEV_S3_SIGNER_ID": signerID, "DEV_S3_SIGNER_SECRET": signerSecret,
 		"DEV_S3_ID": emu.AccessKey(), "DEV_S3_SECRET": emu.SecretKey(),
 		"DEV_ALICE_TOKEN": env.Tokens["alice"], "DEV_BOB_TOKEN": env.Tokens["bob"],
 	}
@@ -70,7 +75,7 @@ storage:
   region: %s
   endpoint: %q
   addressing: virtual
-  signer: {access_key_id_env: DEV_S3_ID, secret_access_key_env: DEV_S3_SECRET}
+  signer: {access_key_id_env: DEV_S3_SIGNER_ID, secret_access_key_env: DEV_S3_SIGNER_SECRET}
   service: {access_key_id_env: DEV_S3_ID, secret_access_key_env: DEV_S3_SECRET}
 staging: {bucket: %s}
 cors_origins: [%q]
@@ -118,6 +123,21 @@ log: {format: console}
 		env.done <- err
 	}()
 	return env, nil
+}
+
+// devSigner adds the account that signs the browsers' requests, and lets
+// it only write objects in the staging bucket (docs/storage-s3.md's IAM
+// policy, as a bucket policy): a signature blobvalet should not have made
+// still cannot read, delete, copy out of a final bucket or change CORS.
+func devSigner(ctx context.Context, emu *s3emu.Server) (id, secret string, err error) {
+	id, secret, err = emu.NewUser(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if err := emu.Grant(ctx, devStagingBucket, id, "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"); err != nil {
+		return "", "", fmt.Errorf("the signer's policy on the staging bucket: %w", err)
+	}
+	return id, secret, nil
 }
 
 // applyS3CORS lets the demo page's origin send Fine Uploader S3's and

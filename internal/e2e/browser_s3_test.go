@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
@@ -495,4 +496,41 @@ func TestBrowserS3SweeperAbortsMultipart(t *testing.T) {
 	if _, there := p.final(name); there {
 		t.Fatal("the abandoned upload is at its final name")
 	}
+}
+
+// TestBrowserS3SignerOnlyWritesStaging: the key dev signs the browsers'
+// requests with may only write objects in the staging bucket, so that a
+// signature blobvalet should never have made (docs/storage-s3.md) still
+// cannot read staging, copy a final file out, or rewrite the bucket's CORS.
+func TestBrowserS3SignerOnlyWritesStaging(t *testing.T) {
+	env := needS3Browser(t)
+	ctx := context.Background()
+	root := env.dev.S3.Client()
+	if _, err := root.PutObject(ctx, &s3sdk.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("users/bob/private.txt"), Body: strings.NewReader("bob's")}); err != nil {
+		t.Fatal(err)
+	}
+	k := env.dev.Cfg.Storage.S3Signer()
+	signer := env.dev.S3.NewClient(k.AccessKeyID, k.SecretAccessKey)
+	if _, err := signer.PutObject(ctx, &s3sdk.PutObjectInput{Bucket: aws.String("incoming"), Key: aws.String("x/signer.txt"), Body: strings.NewReader("ok")}); err != nil {
+		t.Fatalf("the signer cannot write staging: %v", err)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(s3.Wrap(err), blobstore.ErrRefused) {
+			t.Errorf("the signer's %s: %v, want refused", what, err)
+		}
+	}
+	_, err := signer.GetObject(ctx, &s3sdk.GetObjectInput{Bucket: aws.String("incoming"), Key: aws.String("x/signer.txt")})
+	refused("read in staging", err)
+	_, err = signer.DeleteObject(ctx, &s3sdk.DeleteObjectInput{Bucket: aws.String("incoming"), Key: aws.String("x/signer.txt")})
+	refused("delete in staging", err)
+	_, err = signer.GetObject(ctx, &s3sdk.GetObjectInput{Bucket: aws.String("uploads"), Key: aws.String("users/bob/private.txt")})
+	refused("read of a final file", err)
+	_, err = signer.CopyObject(ctx, &s3sdk.CopyObjectInput{Bucket: aws.String("incoming"), Key: aws.String("x/copy.txt"), CopySource: aws.String("uploads/users/bob/private.txt")})
+	refused("copy out of the final bucket", err)
+	_, err = signer.PutBucketCors(ctx, &s3sdk.PutBucketCorsInput{Bucket: aws.String("incoming"), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedMethods: []string{"GET"}, AllowedOrigins: []string{"*"}}},
+	}})
+	refused("CORS rewrite", err)
+	root.DeleteObject(ctx, &s3sdk.DeleteObjectInput{Bucket: aws.String("incoming"), Key: aws.String("x/signer.txt")})
 }
