@@ -27,6 +27,10 @@ var ErrNameTooLong = errors.New("blob name is too long to stage")
 type Area struct {
 	// Container is the private container that holds unverified uploads.
 	Container string
+	// LimitBytes counts a staging name's length in bytes of UTF-8, as S3
+	// counts its keys, rather than in characters, as Azure counts blob
+	// names; the limit is blobref.MaxNameLength either way.
+	LimitBytes bool
 }
 
 // Ref returns the staging blob of user's upload to final:
@@ -38,9 +42,13 @@ func (a Area) Ref(user string, final blobref.Ref) (blobref.Ref, error) {
 		return blobref.Ref{}, errors.New("staging: no user")
 	}
 	name := base64.RawURLEncoding.EncodeToString([]byte(user)) + "/" + final.Container + "/" + string(final.Name)
-	if n := utf8.RuneCountInString(name); n > blobref.MaxNameLength {
-		return blobref.Ref{}, fmt.Errorf("%w: at most %d characters for this user, got %d", ErrNameTooLong,
-			blobref.MaxNameLength-(n-utf8.RuneCountInString(string(final.Name))), utf8.RuneCountInString(string(final.Name)))
+	length, unit := utf8.RuneCountInString, "characters"
+	if a.LimitBytes {
+		length, unit = func(s string) int { return len(s) }, "bytes"
+	}
+	if n := length(name); n > blobref.MaxNameLength {
+		return blobref.Ref{}, fmt.Errorf("%w: at most %d %s for this user, got %d", ErrNameTooLong,
+			blobref.MaxNameLength-(n-length(string(final.Name))), unit, length(string(final.Name)))
 	}
 	if strings.Count(name, "/")+1 > MaxSegments {
 		return blobref.Ref{}, fmt.Errorf("%w: at most %d path segments", ErrNameTooLong, MaxSegments-2)

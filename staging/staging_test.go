@@ -76,3 +76,17 @@ func TestFinalRefusesOtherNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRefTooLongInBytes: with LimitBytes (S3) a name of multibyte
+// characters is measured in bytes, as S3 measures keys; Azure counts the
+// same name in characters.
+func TestRefTooLongInBytes(t *testing.T) {
+	name := strings.Repeat("é", 600) // 600 characters, 1200 bytes
+	if _, err := (Area{Container: "incoming"}).Ref("alice", ref("uploads", name)); err != nil {
+		t.Fatalf("Azure, 600 characters: %v", err)
+	}
+	_, err := Area{Container: "incoming", LimitBytes: true}.Ref("alice", ref("uploads", name))
+	if !errors.Is(err, ErrNameTooLong) || !strings.Contains(err.Error(), "at most 1008 bytes for this user, got 1200") {
+		t.Fatalf("S3, 1200 bytes: %v", err)
+	}
+}

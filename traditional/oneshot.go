@@ -56,8 +56,16 @@ func (o *oneShot) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if o.read < o.n-1 {
-		want := min(int64(len(p)), o.n-1-o.read)
-		m, err := o.src.Read(p[:want])
+		// Fill p as far as the part allows: the multipart reader yields at
+		// most 4 KiB a read, and each Read here is one write (one system
+		// call) on the connection to storage.
+		want := int(min(int64(len(p)), o.n-1-o.read))
+		m, err := 0, error(nil)
+		for m < want && err == nil {
+			var k int
+			k, err = o.src.Read(p[m:want])
+			m += k
+		}
 		o.read += int64(m)
 		switch {
 		case errors.Is(err, io.EOF) && o.read < o.n:

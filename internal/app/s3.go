@@ -137,7 +137,7 @@ func newS3Generation(ctx context.Context, cfg *config.Config, d deps, check chec
 	if err != nil {
 		return nil, err
 	}
-	area := staging.Area{Container: cfg.Staging.Container}
+	area := staging.Area{Container: cfg.Staging.Container, LimitBytes: true}
 	checker := newChecker(cfg, store, store.ReadURL, area, outbox, log)
 	checker.BackgroundFailed = d.metrics.BackgroundFailed
 	routes, err := newS3Routes(cfg, d.now, area, store)
