@@ -13,7 +13,6 @@
 package s3emu
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,7 +21,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -303,97 +301,19 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // callers, also in other processes, wait for that one build. progress, if
 // not nil, is told what is built where, then how long it took and how
 // large it is.
-func Install(ctx context.Context, progress io.Writer) (bin string, err error) {
+func Install(ctx context.Context, progress io.Writer) (string, error) {
 	base, err := azurite.CacheDir()
 	if err != nil {
 		return "", fmt.Errorf("s3emu: cache dir: %w", err)
 	}
-	dir := filepath.Join(base, "versitygw@"+Version)
-	bin = filepath.Join(dir, "versitygw")
-	if complete(dir) {
-		return bin, nil
+	bin, err := emulator.GoInstall(ctx, base, emulator.GoTool{
+		Name: "versitygw", Command: Command, Version: Version,
+		Takes: "a few minutes", ErrNoGo: ErrNoGo,
+	}, progress)
+	if err != nil && !errors.Is(err, ErrNoGo) {
+		return "", fmt.Errorf("s3emu: %w", err)
 	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", ErrNoGo
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", fmt.Errorf("s3emu: cache dir: %w", err)
-	}
-	unlock, err := lockFile(ctx, filepath.Join(base, ".versitygw@"+Version+".lock"), progress)
-	if err != nil {
-		return "", fmt.Errorf("s3emu: wait for another build of versitygw: %w", err)
-	}
-	defer unlock()
-	if complete(dir) { // built by another process while this one waited
-		return bin, nil
-	}
-	if progress != nil {
-		start := time.Now()
-		fmt.Fprintf(progress, "building versitygw %s from the Go module proxy into %s (once; a few minutes) … ", Version, emulator.HomeRelative(base))
-		defer func() {
-			if err != nil {
-				fmt.Fprintln(progress, "failed")
-				return
-			}
-			fmt.Fprintf(progress, "done in %s (%s)\n", time.Since(start).Round(time.Second), emulator.FormatMiB(fileSize(bin)))
-		}()
-	}
-	tmp, err := os.MkdirTemp(base, ".install-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, goCmd, "install", Command+"@"+Version)
-	// Outside any module or workspace, so that nothing of blobvalet's
-	// go.mod applies.
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("s3emu: go install %s@%s: %w\n%s", Command, Version, err, bytes.TrimSpace(out))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", fmt.Errorf("s3emu: install versitygw: %w", err)
-	}
-	return bin, nil
-}
-
-func complete(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ".complete"))
-	return err == nil
-}
-
-// lockFile takes an exclusive lock on path, waiting for another holder
-// (telling progress, once) until ctx ends.
-func lockFile(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	told := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil // closing releases the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, err
-		}
-		if progress != nil && !told {
-			fmt.Fprintln(progress, "waiting for another process building versitygw …")
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	return bin, err
 }
 
 // randomHex returns n random bytes in hex.
@@ -401,14 +321,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// fileSize is the size of a file in bytes, 0 if it cannot be read: it is
-// only reported.
-func fileSize(path string) int64 {
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return info.Size()
 }

@@ -1,7 +1,8 @@
 // Package emulator holds what the storage emulators blobvalet runs for
-// development and tests (Azurite, versitygw) share: free loopback ports,
-// the tail of a child's output that explains a failed start, and how an
-// install reports where it went and how large it is.
+// development and tests (Azurite, versitygw, goaws) share: free loopback
+// ports, the tail of a child's output that explains a failed start, how an
+// install reports where it went and how large it is, and (GoInstall) the
+// one build of a pinned Go command from the module proxy into the cache.
 package emulator
 
 import (
